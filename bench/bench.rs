@@ -1,0 +1,245 @@
+//! jobhost's benchmark: prints the figures the README quotes. Run with `bench/run.sh`.
+//!
+//! 1. Per-attempt sandbox overhead: fresh instance + call of the `noop` handler, from a
+//!    pre-instantiated component with the pooling allocator, on one thread.
+//! 2. End-to-end throughput: 20,000 `noop` jobs bulk-enqueued, then drained by the real
+//!    `jobhost serve`; the time is from the first attempt's start to the last one's end,
+//!    as the database recorded them.
+//! 3. Enqueue-to-start latency: a separate `jobhost enqueue` process per job into an idle
+//!    daemon; p50/p99 of (attempt start − enqueue time).
+//! 4. The daemon's resident memory, idle with every example plugin loaded, and its peak
+//!    under the throughput load.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jobhost_runtime::{CancelFlag, JobInput, Outcome, Runtime, RuntimeConfig};
+use jobhost_store::{ConnectOptions, JobFilter, JobStatus, NewJob, Store, new_job_id, now_micros};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_jobhost");
+const THROUGHPUT_JOBS: usize = 20_000;
+const LATENCY_SAMPLES: usize = 200;
+const SANDBOX_ATTEMPTS: u32 = 20_000;
+
+fn dist() -> PathBuf {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist");
+    assert!(dist.join("noop.wasm").exists(), "run plugins/build.sh first");
+    dist
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    sandbox_overhead()?;
+    runtime.block_on(async {
+        throughput_and_memory().await?;
+        latency().await
+    })
+}
+
+fn sandbox_overhead() -> anyhow::Result<()> {
+    let cache = tempfile::tempdir()?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    })?;
+    let plugin = runtime.load_file(&dist().join("noop.wasm"))?;
+    let job = JobInput {
+        id: "bench".into(),
+        job_type: "noop".into(),
+        payload: "{}".into(),
+        attempt: 1,
+        max_attempts: 1,
+    };
+    let cancel = CancelFlag::default();
+    for _ in 0..1000 {
+        runtime.run(&plugin, &job, &cancel);
+    }
+    let start = Instant::now();
+    for _ in 0..SANDBOX_ATTEMPTS {
+        let attempt = runtime.run(&plugin, &job, &cancel);
+        assert!(matches!(attempt.outcome, Outcome::Completed(_)));
+    }
+    let per_attempt = start.elapsed() / SANDBOX_ATTEMPTS;
+    println!(
+        "sandbox overhead: {:.1} µs per attempt (fresh instance + noop call, pooling allocator, 1 thread, {SANDBOX_ATTEMPTS} attempts)",
+        per_attempt.as_nanos() as f64 / 1000.0
+    );
+    Ok(())
+}
+
+struct BenchWorld {
+    dir: tempfile::TempDir,
+}
+
+impl BenchWorld {
+    fn new() -> anyhow::Result<BenchWorld> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("plugins"))?;
+        for entry in std::fs::read_dir(dist())? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "wasm") {
+                std::fs::copy(&path, dir.path().join("plugins").join(path.file_name().unwrap()))?;
+            }
+        }
+        Ok(BenchWorld { dir })
+    }
+
+    fn db(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("bench.db").display())
+    }
+
+    async fn store(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+        let store = jobhost_store::connect(&self.db(), &ConnectOptions::default()).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(BINARY);
+        command
+            .current_dir(self.dir.path())
+            .args(["--db", &self.db(), "--plugins", "plugins", "--cache-dir", "cache"])
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn start_daemon(&self) -> anyhow::Result<Child> {
+        let log = self.dir.path().join("daemon.log");
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .env("JOBHOST_LOG", "warn,jobhost::daemon=info")
+            .spawn()?;
+        let start = Instant::now();
+        while !std::fs::read_to_string(&log)?.contains("daemon ready") {
+            anyhow::ensure!(start.elapsed() < Duration::from_secs(120), "daemon did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(child)
+    }
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+async fn throughput_and_memory() -> anyhow::Result<()> {
+    let world = BenchWorld::new()?;
+    let store = world.store().await?;
+    // Warm the compile cache, so start-up is not part of what is measured.
+    stop(world.start_daemon()?);
+
+    let now = now_micros();
+    let jobs: Vec<NewJob> = (0..THROUGHPUT_JOBS)
+        .map(|_| NewJob {
+            id: new_job_id(),
+            job_type: "noop".into(),
+            queue: "default".into(),
+            payload: "{}".into(),
+            priority: 0,
+            max_attempts: 3,
+            run_at: now,
+            created_at: now,
+            parent_id: None,
+        })
+        .collect();
+    let enqueue_start = Instant::now();
+    store.enqueue(&jobs).await?;
+    let enqueue_time = enqueue_start.elapsed();
+
+    let daemon = world.start_daemon()?;
+    let pid = daemon.id();
+    loop {
+        let stats = store.stats(now_micros()).await?;
+        if stats.completed as usize >= THROUGHPUT_JOBS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let peak_kib = rss_kib(pid, "VmHWM:");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_after_kib = rss_kib(pid, "VmRSS:");
+    stop(daemon);
+
+    let completed = store
+        .list_jobs(&JobFilter {
+            status: Some(JobStatus::Completed),
+            limit: THROUGHPUT_JOBS as u32,
+            ..JobFilter::default()
+        })
+        .await?;
+    let first_start = completed.iter().filter_map(|j| j.started_at).min().unwrap();
+    let last_end = completed.iter().filter_map(|j| j.finished_at).max().unwrap();
+    let drain = Duration::from_micros((last_end - first_start) as u64);
+    println!(
+        "bulk enqueue: {THROUGHPUT_JOBS} jobs in {:.0} ms ({:.0} jobs/s, one transaction)",
+        enqueue_time.as_secs_f64() * 1000.0,
+        THROUGHPUT_JOBS as f64 / enqueue_time.as_secs_f64()
+    );
+    println!(
+        "end-to-end throughput: {THROUGHPUT_JOBS} noop jobs drained in {:.0} ms = {:.0} jobs/s",
+        drain.as_secs_f64() * 1000.0,
+        THROUGHPUT_JOBS as f64 / drain.as_secs_f64()
+    );
+    println!(
+        "daemon resident memory: peak {:.1} MB under load, {:.1} MB after",
+        peak_kib as f64 / 1024.0,
+        idle_after_kib as f64 / 1024.0
+    );
+
+    let idle_world = BenchWorld::new()?;
+    let daemon = idle_world.start_daemon()?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let plugins = std::fs::read_dir(idle_world.dir.path().join("plugins"))?.count();
+    println!(
+        "daemon resident memory idle: {:.1} MB with {plugins} plugins loaded",
+        rss_kib(daemon.id(), "VmRSS:") as f64 / 1024.0
+    );
+    stop(daemon);
+    Ok(())
+}
+
+async fn latency() -> anyhow::Result<()> {
+    let world = BenchWorld::new()?;
+    let store = world.store().await?;
+    let daemon = world.start_daemon()?;
+    let mut ids = Vec::new();
+    for _ in 0..LATENCY_SAMPLES {
+        let out = world.command().args(["enqueue", "noop", "{}"]).output()?;
+        anyhow::ensure!(out.status.success(), "enqueue failed");
+        ids.push(String::from_utf8(out.stdout)?.trim().to_string());
+        // Let the daemon go idle again between samples.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut latencies = Vec::new();
+    for id in &ids {
+        let job = store.get_job(id).await?.expect("job exists");
+        let started = job.started_at.expect("job started");
+        latencies.push(started - job.created_at);
+    }
+    stop(daemon);
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "enqueue-to-start latency (separate enqueue process, idle daemon, {LATENCY_SAMPLES} jobs): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pick(0.50) as f64 / 1000.0,
+        pick(0.99) as f64 / 1000.0,
+        *latencies.last().unwrap() as f64 / 1000.0
+    );
+    Ok(())
+}

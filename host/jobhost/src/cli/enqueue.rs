@@ -1,0 +1,199 @@
+//! `jobhost enqueue TYPE [PAYLOAD]`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use jobhost_runtime::{Registry, Runtime, RuntimeConfig};
+use jobhost_store::{Store, now_micros};
+
+use super::Cli;
+use super::output::print_json;
+use crate::config::DEFAULT_MAX_ATTEMPTS;
+use crate::queue::{EnqueueRequest, PayloadSchema, priority};
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// The job type, as a plugin declares it (e.g. `send_email`).
+    pub job_type: String,
+    /// The payload, a JSON document. Without it, the payload is read from
+    /// `--payload-file`, or from standard input when that is not a terminal, or is `{}`.
+    pub payload: Option<String>,
+    /// Read the payload from this file (`-` for standard input).
+    #[arg(long, conflicts_with = "payload")]
+    pub payload_file: Option<PathBuf>,
+    /// `high`, `normal`, `low`, or a number; higher runs first.
+    #[arg(long, default_value = "normal", value_parser = priority::parse)]
+    pub priority: i32,
+    /// Do not start before this much time has passed (`30s`, `24h`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub delay: Option<Duration>,
+    /// Attempts before the job is dead-lettered (default: the job type's, else 5).
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    /// The queue to put the job on.
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// Enqueue one job per line of this JSON-lines file (each line a payload), in
+    /// transactions of 1,000; prints how many were enqueued.
+    #[arg(long, conflicts_with_all = ["payload", "payload_file"])]
+    pub from_file: Option<PathBuf>,
+}
+
+/// Jobs written per transaction by `--from-file`.
+const BULK_BATCH: usize = 1000;
+
+fn read_payload(args: &EnqueueArgs) -> Result<String> {
+    if let Some(payload) = &args.payload {
+        return Ok(payload.clone());
+    }
+    let from_stdin = match &args.payload_file {
+        Some(path) if path.as_os_str() != "-" => {
+            return std::fs::read_to_string(path)
+                .with_context(|| format!("reading the payload file {}", path.display()));
+        }
+        Some(_) => true,
+        None => !std::io::stdin().is_terminal(),
+    };
+    let mut payload = String::new();
+    if from_stdin {
+        std::io::stdin()
+            .read_to_string(&mut payload)
+            .context("reading the payload from standard input")?;
+    }
+    Ok(if payload.trim().is_empty() { "{}".into() } else { payload })
+}
+
+/// The job type's schema and default attempts: as recorded by a daemon that loaded its
+/// plugin, else as the plugins directory declares it.
+async fn job_type_facts(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<Option<(Option<String>, Option<u32>)>> {
+    if let Some(record) = store.job_type(job_type).await.context("looking up the job type")? {
+        return Ok(Some((record.payload_schema, record.max_attempts)));
+    }
+    if !cli.plugins.is_dir() {
+        return Ok(None);
+    }
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cli.cache_dir.clone()),
+        pooling: false,
+        ..RuntimeConfig::default()
+    })
+    .context("starting the WebAssembly runtime to read the plugins")?;
+    let registry = Arc::new(Registry::new(runtime, cli.plugins.clone()));
+    tokio::task::spawn_blocking({
+        let registry = registry.clone();
+        move || registry.sync()
+    })
+    .await?;
+    Ok(registry.get(job_type).and_then(|plugin| {
+        plugin
+            .job_type(job_type)
+            .map(|t| (t.payload_schema.as_ref().map(|s| s.to_string()), t.max_attempts))
+    }))
+}
+
+pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
+    let store = cli.store().await?;
+    let facts = job_type_facts(cli, store.as_ref(), &args.job_type).await?;
+    let (schema, type_max_attempts) = match facts {
+        Some(facts) => facts,
+        None => {
+            eprintln!(
+                "warning: no plugin declares job type {:?} yet; the job waits, and is \
+                 dead-lettered as job_not_found if no plugin handles it when it runs",
+                args.job_type
+            );
+            (None, None)
+        }
+    };
+    let schema = match schema {
+        Some(text) => Some(PayloadSchema::compile(&text).map_err(|e| {
+            anyhow::anyhow!("the schema of job type {:?} is unusable: {e}", args.job_type)
+        })?),
+        None => None,
+    };
+    let default_max_attempts = type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if let Some(path) = &args.from_file {
+        return enqueue_file(args, path, store.as_ref(), schema.as_ref(), default_max_attempts, cli.json).await;
+    }
+    let request = EnqueueRequest {
+        job_type: args.job_type.clone(),
+        payload: read_payload(args)?,
+        priority: args.priority,
+        delay: args.delay,
+        max_attempts: args.max_attempts,
+        queue: args.queue.clone(),
+        parent_id: None,
+    };
+    let job = match request.into_new_job(schema.as_ref(), default_max_attempts, now_micros()) {
+        Ok(job) => job,
+        Err(e) => bail!("{e}; nothing was enqueued"),
+    };
+    store
+        .enqueue(std::slice::from_ref(&job))
+        .await
+        .context("storing the job")?;
+    if cli.json {
+        print_json(&serde_json::json!({ "id": job.id }))?;
+    } else {
+        println!("{}", job.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--from-file`: every line a payload. A bad line stops the run with its line number;
+/// the batch it is in is not written, earlier batches are.
+async fn enqueue_file(
+    args: &EnqueueArgs,
+    path: &std::path::Path,
+    store: &dyn Store,
+    schema: Option<&PayloadSchema>,
+    default_max_attempts: u32,
+    json: bool,
+) -> Result<ExitCode> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut batch = Vec::with_capacity(BULK_BATCH);
+    let mut written = 0usize;
+    let now = now_micros();
+    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let request = EnqueueRequest {
+            job_type: args.job_type.clone(),
+            payload: line,
+            priority: args.priority,
+            delay: args.delay,
+            max_attempts: args.max_attempts,
+            queue: args.queue.clone(),
+            parent_id: None,
+        };
+        match request.into_new_job(schema, default_max_attempts, now) {
+            Ok(job) => batch.push(job),
+            Err(e) => bail!(
+                "line {} of {}: {e}; {written} jobs from earlier lines were enqueued, none from this batch",
+                index + 1,
+                path.display()
+            ),
+        }
+        if batch.len() == BULK_BATCH {
+            store.enqueue(&batch).await.context("storing a batch of jobs")?;
+            written += batch.len();
+            batch.clear();
+        }
+    }
+    store.enqueue(&batch).await.context("storing a batch of jobs")?;
+    written += batch.len();
+    if json {
+        print_json(&serde_json::json!({ "enqueued": written }))?;
+    } else {
+        println!("enqueued {written} jobs");
+    }
+    Ok(ExitCode::SUCCESS)
+}

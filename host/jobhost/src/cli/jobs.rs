@@ -1,0 +1,124 @@
+//! `jobhost jobs list` and `jobhost jobs show ID`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use jobhost_store::{JobFilter, JobStatus, Store};
+
+use super::output::{print_json, short, span, table, time, time_opt};
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state: pending, running, completed, cancelled.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<JobStatus>,
+        /// Only jobs of this type.
+        #[arg(long = "type")]
+        job_type: Option<String>,
+        /// Only jobs on this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Everything about one job: state, attempts with their errors, result, fuel used.
+    Show { id: String },
+}
+
+fn parse_status(text: &str) -> Result<JobStatus, String> {
+    JobStatus::parse(text)
+        .ok_or_else(|| format!("{text:?} is not a job state: pending, running, completed or cancelled (dead jobs are under `jobhost dlq`)"))
+}
+
+pub async fn run(command: &JobsCommand, store: &dyn Store, json: bool) -> Result<ExitCode> {
+    match command {
+        JobsCommand::List {
+            status,
+            job_type,
+            queue,
+            limit,
+        } => {
+            let filter = JobFilter {
+                status: *status,
+                job_type: job_type.clone(),
+                queue: queue.clone(),
+                limit: *limit,
+            };
+            let jobs = store.list_jobs(&filter).await.context("listing jobs")?;
+            if json {
+                print_json(&jobs)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut t = table(&["id", "type", "queue", "status", "attempt", "priority", "created", "last error"]);
+            for job in &jobs {
+                t.add_row(vec![
+                    job.id.clone(),
+                    job.job_type.clone(),
+                    job.queue.clone(),
+                    job.status.as_str().to_string(),
+                    format!("{}/{}", job.attempt, job.max_attempts),
+                    job.priority.to_string(),
+                    time(job.created_at),
+                    short(job.last_error.as_deref().unwrap_or(""), 50),
+                ]);
+            }
+            println!("{t}");
+        }
+        JobsCommand::Show { id } => show(store, id, json).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(store: &dyn Store, id: &str, json: bool) -> Result<()> {
+    let Some(job) = store.get_job(id).await.context("reading the job")? else {
+        if store.get_dead(id).await.context("reading the dead-letter table")?.is_some() {
+            bail!("job {id} is dead-lettered: see `jobhost dlq show {id}`");
+        }
+        bail!("no job with id {id}: `jobhost jobs list` shows the ids");
+    };
+    let attempts = store.job_attempts(id).await.context("reading the job's attempts")?;
+    if json {
+        return print_json(&serde_json::json!({ "job": job, "attempts": attempts }));
+    }
+    let mut t = table(&["field", "value"]);
+    let rows = [
+        ("id", job.id.clone()),
+        ("type", job.job_type.clone()),
+        ("queue", job.queue.clone()),
+        ("status", job.status.as_str().to_string()),
+        ("priority", job.priority.to_string()),
+        ("attempt", format!("{} of {}", job.attempt, job.max_attempts)),
+        ("created", time(job.created_at)),
+        ("run at", time(job.run_at)),
+        ("started", time_opt(job.started_at)),
+        ("finished", time_opt(job.finished_at)),
+        ("fuel used", job.fuel_used.to_string()),
+        ("plugin digest", job.plugin_digest.clone().unwrap_or_else(|| "-".into())),
+        ("parent", job.parent_id.clone().unwrap_or_else(|| "-".into())),
+        ("payload", job.payload.clone()),
+        ("result", job.result.clone().unwrap_or_else(|| "-".into())),
+        ("last error", job.last_error.clone().unwrap_or_else(|| "-".into())),
+    ];
+    for (name, value) in rows {
+        t.add_row(vec![name.to_string(), value]);
+    }
+    println!("{t}");
+    if !attempts.is_empty() {
+        let mut a = table(&["attempt", "outcome", "started", "took", "fuel", "error"]);
+        for attempt in &attempts {
+            a.add_row(vec![
+                attempt.attempt.to_string(),
+                attempt.outcome.clone(),
+                time(attempt.started_at),
+                span(attempt.finished_at - attempt.started_at),
+                attempt.fuel_used.to_string(),
+                short(attempt.error.as_deref().unwrap_or(""), 80),
+            ]);
+        }
+        println!("{a}");
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The command line: `jobhost serve` runs the daemon; every other subcommand administers
+//! the queue through the store, whether or not a daemon runs. Help texts are the doc
+//! comments below.
+
+mod dlq;
+mod enqueue;
+mod jobs;
+mod output;
+mod plugins;
+mod serve;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use jobhost_store::{Store, Synchronous};
+
+use crate::config::{self, Config};
+
+/// A background-job host: WebAssembly job handlers from a plugins directory, run on a
+/// persistent queue with retries, timeouts, a memory cap and a dead-letter queue.
+#[derive(Debug, Parser)]
+#[command(name = "jobhost", version)]
+pub struct Cli {
+    /// Database URL: `sqlite://FILE` (or a bare file path).
+    #[arg(long, global = true, env = "JOBHOST_DB", default_value = config::DEFAULT_DB)]
+    pub db: String,
+    /// The plugins directory: every `*.wasm` in it is a job handler.
+    #[arg(long, global = true, env = "JOBHOST_PLUGINS", default_value = config::DEFAULT_PLUGINS_DIR)]
+    pub plugins: PathBuf,
+    /// Where compiled plugins are cached.
+    #[arg(long, global = true, env = "JOBHOST_CACHE_DIR", default_value = config::DEFAULT_CACHE_DIR)]
+    pub cache_dir: PathBuf,
+    /// SQLite durability: `normal` (the default) loses nothing on a process crash but may
+    /// lose the last commits on a power loss; `full` survives power loss, slower.
+    #[arg(long, global = true, env = "JOBHOST_SQLITE_SYNCHRONOUS", default_value = "normal")]
+    pub sqlite_synchronous: Synchronous,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: load the plugins, run jobs, until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Enqueue a job; prints its id.
+    Enqueue(enqueue::EnqueueArgs),
+    /// Inspect jobs.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
+    /// Inspect and replay dead-lettered jobs.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Inspect the plugins.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Queue counts: pending, running, completed, dead, by type.
+    Stats,
+    /// Apply the database migrations this build knows.
+    Migrate,
+}
+
+impl Cli {
+    /// The daemon configuration the global options describe.
+    fn config(&self) -> Config {
+        Config {
+            db_url: self.db.clone(),
+            plugins_dir: self.plugins.clone(),
+            cache_dir: self.cache_dir.clone(),
+            sqlite_synchronous: self.sqlite_synchronous,
+            ..Config::default()
+        }
+    }
+
+    async fn store(&self) -> Result<Arc<dyn Store>> {
+        crate::daemon::open_store(&self.config()).await
+    }
+
+    pub async fn run(self) -> Result<ExitCode> {
+        match &self.command {
+            Command::Serve(args) => serve::run(args, self.config()).await,
+            Command::Enqueue(args) => enqueue::run(args, &self).await,
+            Command::Jobs(command) => jobs::run(command, &*self.store().await?, self.json).await,
+            Command::Dlq(command) => dlq::run(command, &*self.store().await?, self.json).await,
+            Command::Plugins(command) => plugins::run(command, &self).await,
+            Command::Stats => stats::run(&*self.store().await?, self.json).await,
+            Command::Migrate => {
+                self.store().await?;
+                println!("migrations applied to {}", self.db);
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+/// Logs go to stderr; `JOBHOST_LOG` sets the filter (default `info`), and
+/// `JOBHOST_LOG_FORMAT=json` prints one JSON object per line.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("JOBHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("JOBHOST_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,57 @@
+//! `jobhost serve`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Attempts that run at once (default: the number of cores).
+    #[arg(long, env = "JOBHOST_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Jobs claimed per database round trip.
+    #[arg(long, default_value_t = Config::default().claim_batch)]
+    pub claim_batch: u32,
+    /// First retry delay; later ones double, with jitter.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    pub backoff_cap: Duration,
+    /// How long running attempts may finish after SIGINT/SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub grace: Duration,
+    /// How often to look for due jobs when nothing woke the daemon.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    pub poll_interval: Duration,
+    /// Default fuel budget of an attempt (a job type or manifest may override it).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Default wall-clock deadline of an attempt.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Default memory cap of an attempt, in MiB.
+    #[arg(long)]
+    pub memory_mib: Option<u32>,
+}
+
+pub async fn run(args: &ServeArgs, mut config: Config) -> Result<ExitCode> {
+    if let Some(concurrency) = args.concurrency {
+        config.concurrency = concurrency;
+    }
+    config.claim_batch = args.claim_batch;
+    config.backoff_base = args.backoff_base;
+    config.backoff_cap = args.backoff_cap;
+    config.shutdown_grace = args.grace;
+    config.poll_interval = args.poll_interval;
+    let limits = &mut config.default_limits;
+    limits.fuel = args.fuel.unwrap_or(limits.fuel);
+    limits.timeout = args.timeout.unwrap_or(limits.timeout);
+    limits.memory_mib = args.memory_mib.unwrap_or(limits.memory_mib);
+    crate::daemon::serve(config).await?;
+    Ok(ExitCode::SUCCESS)
+}

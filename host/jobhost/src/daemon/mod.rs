@@ -1,0 +1,17 @@
+//! `jobhost serve`: start-up, the background duties beside the worker pool, and a
+//! graceful stop.
+//!
+//! - `serve.rs`: the order of start-up and shutdown.
+//! - `liveness.rs`: this daemon's registration, heartbeat, and the rescue of jobs held by
+//!   daemons that died.
+//! - `plugins.rs`: loading the plugins directory, hot reload, and recording versions.
+//! - `wake.rs`: waking the dispatcher when another process writes to the database.
+//! - `signal.rs`: SIGINT / SIGTERM.
+
+mod liveness;
+mod plugins;
+mod serve;
+mod signal;
+mod wake;
+
+pub use serve::{Daemon, serve};

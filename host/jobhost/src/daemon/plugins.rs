@@ -1,0 +1,105 @@
+//! The plugins directory as the daemon sees it: loaded at start before any job is
+//! claimed, then watched, so a `.wasm` copied in becomes a job type without a restart.
+//! Every load (and every failed one) is logged and recorded in the database, where the
+//! CLI finds job types and their schemas.
+
+use std::sync::Arc;
+
+use jobhost_runtime::{Plugin, Registry, RegistryEvent};
+use jobhost_store::{JobTypeRecord, PluginRecord, Store, now_micros};
+use tokio::sync::mpsc;
+use tracing::{error, info};
+
+pub fn record_of(plugin: &Plugin) -> PluginRecord {
+    PluginRecord {
+        digest: plugin.digest().to_string(),
+        file: plugin.file_name().to_string(),
+        name: plugin.name().to_string(),
+        version: plugin.version().to_string(),
+        loaded_at: now_micros(),
+        error: None,
+        job_types: plugin
+            .job_types()
+            .iter()
+            .map(|t| JobTypeRecord {
+                name: t.name.clone(),
+                plugin_digest: plugin.digest().to_string(),
+                payload_schema: t.payload_schema.as_ref().map(|s| s.to_string()),
+                max_attempts: t.max_attempts,
+            })
+            .collect(),
+    }
+}
+
+/// Logs an event and turns it into the record to keep, if any.
+fn log_event(event: &RegistryEvent) -> Option<PluginRecord> {
+    match event {
+        RegistryEvent::Loaded { plugin, replaced } => {
+            let types: Vec<&str> = plugin.job_types().iter().map(|t| t.name.as_str()).collect();
+            info!(
+                file = plugin.file_name(),
+                digest = &plugin.digest()[..12],
+                replaced = replaced.as_ref().map(|p| &p.digest()[..12]),
+                ?types,
+                "plugin loaded"
+            );
+            Some(record_of(plugin))
+        }
+        RegistryEvent::Removed { file_name, digest } => {
+            info!(file = %file_name, digest = %&digest[..12.min(digest.len())], "plugin removed");
+            None
+        }
+        RegistryEvent::Failed {
+            file_name,
+            digest,
+            error,
+        } => {
+            error!(file = %file_name, "plugin not loaded: {error}");
+            Some(PluginRecord {
+                digest: digest.clone().unwrap_or_default(),
+                file: file_name.clone(),
+                name: String::new(),
+                version: String::new(),
+                loaded_at: now_micros(),
+                error: Some(error.clone()),
+                job_types: Vec::new(),
+            })
+        }
+    }
+}
+
+pub async fn record(store: &dyn Store, event: &RegistryEvent) {
+    if let Some(record) = log_event(event)
+        && let Err(e) = store.record_plugin(&record).await
+    {
+        error!("could not record plugin {} in the database: {e}", record.file);
+    }
+}
+
+/// Loads the directory once, on a blocking thread (compiling can take seconds).
+pub async fn load_all(store: &dyn Store, registry: Arc<Registry>) {
+    let events = tokio::task::spawn_blocking(move || registry.sync())
+        .await
+        .unwrap_or_default();
+    for event in &events {
+        record(store, event).await;
+    }
+}
+
+/// Starts watching the directory; events are recorded by a task until the returned
+/// watcher is dropped.
+pub fn watch(
+    store: Arc<dyn Store>,
+    registry: &Arc<Registry>,
+) -> anyhow::Result<jobhost_runtime::Watcher> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let watcher = registry.watch(move |event| {
+        let _ = tx.send(event);
+    })?;
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            record(store.as_ref(), &event).await;
+        }
+    });
+    Ok(watcher)
+}

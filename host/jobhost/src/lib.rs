@@ -1,0 +1,29 @@
+//! jobhost: a background-job host for WebAssembly job handlers. One binary is both the
+//! daemon (`jobhost serve`) and the administration CLI.
+//!
+//! # Layout
+//!
+//! Data flows one way: the CLI and the daemon build requests with `queue`, the worker
+//! pool claims and settles through the store, and attempts run in the runtime.
+//!
+//! - `cli/`: the subcommands, one file per group (`enqueue`, `jobs`, `dlq`, `plugins`,
+//!   `stats`), plus `output.rs` for tables and `--json`. The CLI works on the database
+//!   directly, whether or not a daemon runs.
+//! - `daemon/`: `serve` — start-up, liveness (heartbeat, rescue of dead daemons' jobs),
+//!   the plugins directory with hot reload, wake-ups on database changes, signals.
+//! - `worker/`: the pool — dispatcher (claims in batches), executors (threads that run
+//!   attempts), settler (writes outcomes in batches).
+//! - `queue/`: the rules — what an outcome does to a job, retry backoff, priorities, and
+//!   what a valid new job is.
+//! - `config.rs`: every knob, documented once.
+//!
+//! Beside this crate: `jobhost-runtime` (the only code that touches wasmtime) and
+//! `jobhost-store` (the only code with SQL).
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod queue;
+pub mod worker;
+
+pub use config::Config;

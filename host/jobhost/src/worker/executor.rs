@@ -1,0 +1,179 @@
+//! An executor thread: takes claimed jobs one at a time, runs each attempt in a fresh
+//! sandbox, and hands the settlement to the settler. Attempts run on OS threads, not on
+//! the async runtime, because a WebAssembly call is CPU work that must not stall it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
+use jobhost_runtime::{CancelFlag, FollowUp, JobInput, Outcome};
+use jobhost_store::{ClaimedJob, DeadReason, Micros, NewJob, Settlement, now_micros};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{info_span, warn};
+
+use super::PoolContext;
+use crate::config::DEFAULT_MAX_ATTEMPTS;
+use crate::queue::EnqueueRequest;
+use crate::queue::outcome::{AttemptFacts, AttemptResult, settlement_for};
+
+pub(super) fn spawn(
+    index: usize,
+    ctx: Arc<PoolContext>,
+    jobs: Receiver<ClaimedJob>,
+    finished: UnboundedSender<Settlement>,
+    cancel: CancelFlag,
+    stopping: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(format!("executor-{index}"))
+        .spawn(move || {
+            for job in jobs.iter() {
+                let settlement = if stopping.load(Ordering::SeqCst) {
+                    put_back(&ctx, &job)
+                } else {
+                    execute(&ctx, &job, &cancel)
+                };
+                if finished.send(settlement).is_err() {
+                    warn!(job_id = %job.id, "the settler is gone; the job will be rescued");
+                }
+            }
+        })
+        .expect("spawning an executor thread")
+}
+
+fn put_back(ctx: &PoolContext, job: &ClaimedJob) -> Settlement {
+    let now = now_micros();
+    settlement_for(job, facts(ctx, now, now, 0, None), AttemptResult::Interrupted, &ctx.backoff())
+}
+
+fn facts(
+    ctx: &PoolContext,
+    started_at: Micros,
+    finished_at: Micros,
+    fuel_used: u64,
+    plugin_digest: Option<String>,
+) -> AttemptFacts {
+    AttemptFacts {
+        worker_id: ctx.worker_id.clone(),
+        started_at,
+        finished_at,
+        fuel_used,
+        plugin_digest,
+    }
+}
+
+/// Runs one attempt of `job` and decides what becomes of the job.
+fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settlement {
+    let started_at = now_micros();
+    let Some(plugin) = ctx.registry.get(&job.job_type) else {
+        let result = AttemptResult::Permanent {
+            reason: DeadReason::JobNotFound,
+            error: format!(
+                "no plugin in {} handles job type {:?}",
+                ctx.config.plugins_dir.display(),
+                job.job_type
+            ),
+        };
+        return settlement_for(job, facts(ctx, started_at, now_micros(), 0, None), result, &ctx.backoff());
+    };
+    let digest = Some(plugin.digest().to_string());
+    let _span = info_span!("attempt", job_id = %job.id, job_type = %job.job_type,
+        attempt = job.attempt, plugin = %plugin.digest()[..12.min(plugin.digest().len())])
+    .entered();
+
+    if let Some(problem) = payload_problem(&plugin, job) {
+        let result = AttemptResult::Permanent {
+            reason: DeadReason::InvalidArguments,
+            error: problem,
+        };
+        return settlement_for(job, facts(ctx, started_at, now_micros(), 0, digest), result, &ctx.backoff());
+    }
+
+    let input = JobInput {
+        id: job.id.clone(),
+        job_type: job.job_type.clone(),
+        payload: job.payload.clone(),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+    };
+    let attempt = ctx.runtime.run(&plugin, &input, cancel);
+    let finished_at = now_micros();
+    let result = match attempt.outcome {
+        Outcome::Completed(result) => match followup_jobs(ctx, job, attempt.followups, finished_at) {
+            Ok(followups) => AttemptResult::Completed { result, followups },
+            Err(error) => AttemptResult::Permanent {
+                reason: DeadReason::PermanentFailure,
+                error,
+            },
+        },
+        Outcome::Retry(error) => retryable(DeadReason::MaxRetriesExceeded, error),
+        Outcome::Fail(error) => AttemptResult::Permanent {
+            reason: DeadReason::PermanentFailure,
+            error,
+        },
+        Outcome::Timeout(error) => retryable(DeadReason::Timeout, error),
+        Outcome::OutOfMemory(error) => retryable(DeadReason::OutOfMemory, error),
+        Outcome::Crashed(error) => retryable(DeadReason::Crashed, error),
+        Outcome::Cancelled => AttemptResult::Interrupted,
+    };
+    settlement_for(
+        job,
+        facts(ctx, started_at, finished_at, attempt.fuel_used, digest),
+        result,
+        &ctx.backoff(),
+    )
+}
+
+fn retryable(reason_when_exhausted: DeadReason, error: String) -> AttemptResult {
+    AttemptResult::Retryable {
+        reason_when_exhausted,
+        error,
+    }
+}
+
+/// Checks the payload against the type's schema; a job enqueued before its plugin
+/// declared one, or by another plugin, is checked here for the first time.
+fn payload_problem(plugin: &jobhost_runtime::Plugin, job: &ClaimedJob) -> Option<String> {
+    let spec = plugin.job_type(&job.job_type)?;
+    spec.payload_schema.as_ref()?;
+    let payload = match serde_json::from_str(&job.payload) {
+        Ok(payload) => payload,
+        Err(e) => return Some(format!("the payload is not valid JSON: {e}")),
+    };
+    spec.validate_payload(&payload).err().map(|e| e.to_string())
+}
+
+/// Builds the rows of the follow-up jobs a completed attempt asked for. They are
+/// inserted in the same transaction that completes the job.
+fn followup_jobs(
+    ctx: &PoolContext,
+    parent: &ClaimedJob,
+    followups: Vec<FollowUp>,
+    now: Micros,
+) -> Result<Vec<NewJob>, String> {
+    followups
+        .into_iter()
+        .map(|f| {
+            let default_max_attempts = ctx
+                .registry
+                .get(&f.job_type)
+                .and_then(|p| p.job_type(&f.job_type).and_then(|t| t.max_attempts))
+                .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+            let request = EnqueueRequest {
+                job_type: f.job_type,
+                payload: f.payload,
+                priority: f.priority.unwrap_or(0),
+                delay: f.delay_ms.map(std::time::Duration::from_millis),
+                max_attempts: f.max_attempts,
+                queue: f.queue,
+                parent_id: Some(parent.id.clone()),
+            };
+            let mut job = request
+                .into_new_job(None, default_max_attempts, now)
+                .map_err(|e| format!("a follow-up job was refused: {e}"))?;
+            job.id = f.id;
+            Ok(job)
+        })
+        .collect()
+}

@@ -1,0 +1,151 @@
+//! The worker pool: claims jobs, runs their attempts, settles their outcomes.
+//!
+//! Three parts joined by channels, so that the database sees batches and the sandbox
+//! never waits on the database:
+//! - the dispatcher (`dispatcher.rs`, a task) claims up to `claim_batch` jobs at a time
+//!   while the pool has room, and sleeps until woken when there is nothing to claim;
+//! - executors (`executor.rs`, `concurrency` OS threads) run one attempt each at a time
+//!   in a fresh sandbox;
+//! - the settler (`settler.rs`, a task) writes finished attempts back, as many per
+//!   transaction as have piled up, and frees their room in the pool.
+//!
+//! Shutdown (`shutdown`): stop claiming, let running attempts finish within the grace
+//! period, interrupt the rest, and put every unfinished job back.
+
+mod dispatcher;
+mod executor;
+mod settler;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use jobhost_runtime::{CancelFlag, Registry, Runtime};
+use jobhost_store::Store;
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::queue::Backoff;
+
+/// What every part of the pool needs to see.
+pub struct PoolContext {
+    pub store: Arc<dyn Store>,
+    pub runtime: Runtime,
+    pub registry: Arc<Registry>,
+    pub config: Config,
+    pub worker_id: String,
+    /// Notified when new work may be there to claim.
+    pub wake: Arc<Notify>,
+}
+
+impl PoolContext {
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            base: self.config.backoff_base,
+            cap: self.config.backoff_cap,
+        }
+    }
+}
+
+/// Jobs claimed and not yet settled: the pool's measure of how full it is.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    freed: Notify,
+}
+
+impl InFlight {
+    fn add(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::SeqCst);
+    }
+
+    fn release(&self, n: usize) {
+        self.count.fetch_sub(n, Ordering::SeqCst);
+        self.freed.notify_one();
+    }
+
+    fn get(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+pub struct WorkerPool {
+    stop_claiming: watch::Sender<bool>,
+    /// Set once shutdown begins: executors put back what they have not started.
+    stopping: Arc<AtomicBool>,
+    cancel_flags: Vec<CancelFlag>,
+    executors: Vec<JoinHandle<()>>,
+    dispatcher: tokio::task::JoinHandle<()>,
+    settler: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerPool {
+    pub fn start(ctx: Arc<PoolContext>) -> WorkerPool {
+        let in_flight = Arc::new(InFlight::default());
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (stop_claiming, stop_rx) = watch::channel(false);
+        let (job_tx, job_rx) = crossbeam_channel::unbounded();
+        let (settle_tx, settle_rx) = tokio::sync::mpsc::unbounded_channel();
+
+        let mut cancel_flags = Vec::new();
+        let mut executors = Vec::new();
+        for index in 0..ctx.config.concurrency {
+            let cancel = CancelFlag::default();
+            cancel_flags.push(cancel.clone());
+            executors.push(executor::spawn(
+                index,
+                ctx.clone(),
+                job_rx.clone(),
+                settle_tx.clone(),
+                cancel,
+                stopping.clone(),
+            ));
+        }
+        drop(settle_tx);
+        let dispatcher = tokio::spawn(dispatcher::run(
+            ctx.clone(),
+            job_tx,
+            in_flight.clone(),
+            stop_rx,
+        ));
+        let settler = tokio::spawn(settler::run(ctx, settle_rx, in_flight));
+        WorkerPool {
+            stop_claiming,
+            stopping,
+            cancel_flags,
+            executors,
+            dispatcher,
+            settler,
+        }
+    }
+
+    /// Stops claiming, waits up to `grace` for running attempts, interrupts the rest,
+    /// and returns once every claimed job is settled or put back.
+    pub async fn shutdown(self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.stop_claiming.send(true);
+        if let Err(e) = self.dispatcher.await {
+            warn!("the dispatcher ended badly: {e}");
+        }
+        let executors = self.executors;
+        let mut joined = tokio::task::spawn_blocking(move || {
+            for handle in executors {
+                let _ = handle.join();
+            }
+        });
+        if tokio::time::timeout(grace, &mut joined).await.is_err() {
+            info!(
+                "grace period of {grace:?} over: interrupting running attempts and putting their jobs back"
+            );
+            for flag in &self.cancel_flags {
+                flag.cancel();
+            }
+            let _ = joined.await;
+        }
+        if let Err(e) = self.settler.await {
+            warn!("the settler ended badly: {e}");
+        }
+    }
+}

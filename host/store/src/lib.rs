@@ -1,0 +1,101 @@
+//! The persistent queue: the only place in jobhost with SQL.
+//!
+//! [`Store`] is the one interface the rest of the host uses; each backend implements it
+//! with its own migrations (`migrations/sqlite/`, later `migrations/postgres/`). Every
+//! method takes a small params struct or plain values, and every time is an integer
+//! count of microseconds since the Unix epoch ([`Micros`]), so both backends agree.
+//!
+//! # Layout
+//! - `model.rs`: the rows and params (jobs, attempts, dead letters, workers, plugins).
+//! - `sqlite.rs`: the SQLite backend (WAL, one atomic `UPDATE … RETURNING` claim).
+//! - `error.rs`: [`StoreError`].
+
+mod error;
+mod model;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use model::*;
+pub use sqlite::{SqliteStore, Synchronous};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything the host asks of a database. Implementations are cheap to share
+/// (`Arc<dyn Store>`) and safe to call from many tasks at once.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the embedded migrations this build knows.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Inserts jobs in one transaction: all of them or none.
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<()>;
+
+    /// Atomically moves up to `limit` due pending jobs to `running`, locked by the
+    /// worker, highest priority first and oldest first within a priority, and spends
+    /// one attempt on each. No job is ever returned to two callers.
+    async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>>;
+
+    /// Applies the outcomes of finished (or released) attempts in one transaction.
+    /// An entry whose job is no longer running under that worker and attempt (it was
+    /// rescued meanwhile) is skipped and counted as stale.
+    async fn settle(&self, batch: &[Settlement]) -> Result<SettleReport>;
+
+    /// Puts the running jobs of dead or silent workers back to pending (or, when they
+    /// have no attempts left, into the dead-letter table) and forgets those workers.
+    async fn rescue(&self, params: &RescueParams) -> Result<RescueReport>;
+
+    async fn get_job(&self, id: &str) -> Result<Option<Job>>;
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// The attempts recorded for a job, oldest first.
+    async fn job_attempts(&self, job_id: &str) -> Result<Vec<AttemptRecord>>;
+
+    async fn get_dead(&self, id: &str) -> Result<Option<DeadJob>>;
+    async fn list_dead(&self, filter: &DeadFilter) -> Result<Vec<DeadJob>>;
+    /// Creates a new pending job from a dead-letter row, in one transaction with
+    /// bumping the row's `resurrection_count` and pointing it at the new job.
+    async fn replay_dead(&self, params: &ReplayParams) -> Result<()>;
+
+    async fn stats(&self, now: Micros) -> Result<Stats>;
+
+    async fn register_worker(&self, worker: &WorkerInfo) -> Result<()>;
+    async fn heartbeat_worker(&self, worker_id: &str, now: Micros) -> Result<()>;
+    async fn remove_worker(&self, worker_id: &str) -> Result<()>;
+    async fn list_workers(&self) -> Result<Vec<WorkerInfo>>;
+
+    /// Records that a plugin version was loaded (or failed to load) by some daemon,
+    /// with the job types it declares, so the CLI can validate payloads and list
+    /// plugins without loading components itself.
+    async fn record_plugin(&self, plugin: &PluginRecord) -> Result<()>;
+    /// The newest loaded plugin record that declares this job type.
+    async fn job_type(&self, name: &str) -> Result<Option<JobTypeRecord>>;
+    async fn list_plugins(&self) -> Result<Vec<PluginRecord>>;
+
+    /// A file whose modification means another process wrote to the database (the
+    /// SQLite WAL), so a daemon can wake on it instead of polling tightly.
+    fn change_file(&self) -> Option<PathBuf>;
+}
+
+/// Options that are not part of the URL.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// SQLite's `synchronous` setting; see [`Synchronous`].
+    pub sqlite_synchronous: Synchronous,
+    /// Largest number of pooled connections.
+    pub max_connections: Option<u32>,
+}
+
+/// Opens the database a URL names: `sqlite://PATH` (or a bare file path).
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Unsupported(
+            "the PostgreSQL backend is not built yet; use a SQLite file".into(),
+        ));
+    }
+    let store = SqliteStore::open(url, options).await?;
+    Ok(Arc::new(store))
+}

@@ -1,0 +1,346 @@
+//! The rows the store reads and writes, and the params its methods take.
+
+use serde::{Deserialize, Serialize};
+
+/// Microseconds since the Unix epoch: every time the store keeps.
+pub type Micros = i64;
+
+/// The current time as [`Micros`].
+pub fn now_micros() -> Micros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as Micros)
+        .unwrap_or(0)
+}
+
+/// A fresh job id: a UUIDv7, so ids sort by creation time and index appends stay cheap.
+pub fn new_job_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The queue a job goes to when none is named.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// A job's state while it lives in `jobs`. Dead jobs live in `dead_letter_jobs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Completed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        Some(match s {
+            "pending" => JobStatus::Pending,
+            "running" => JobStatus::Running,
+            "completed" => JobStatus::Completed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a job was moved to the dead-letter table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadReason {
+    MaxRetriesExceeded,
+    PermanentFailure,
+    JobNotFound,
+    InvalidArguments,
+    Timeout,
+    OutOfMemory,
+    Crashed,
+}
+
+impl DeadReason {
+    pub const ALL: [DeadReason; 7] = [
+        DeadReason::MaxRetriesExceeded,
+        DeadReason::PermanentFailure,
+        DeadReason::JobNotFound,
+        DeadReason::InvalidArguments,
+        DeadReason::Timeout,
+        DeadReason::OutOfMemory,
+        DeadReason::Crashed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadReason::MaxRetriesExceeded => "max_retries_exceeded",
+            DeadReason::PermanentFailure => "permanent_failure",
+            DeadReason::JobNotFound => "job_not_found",
+            DeadReason::InvalidArguments => "invalid_arguments",
+            DeadReason::Timeout => "timeout",
+            DeadReason::OutOfMemory => "out_of_memory",
+            DeadReason::Crashed => "crashed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeadReason> {
+        DeadReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A job to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// Chosen by the caller (see [`new_job_id`]) so it can be returned before commit.
+    pub id: String,
+    pub job_type: String,
+    pub queue: String,
+    /// A JSON document.
+    pub payload: String,
+    /// Higher runs first; 0 is normal.
+    pub priority: i32,
+    pub max_attempts: u32,
+    /// Not claimed before this time.
+    pub run_at: Micros,
+    pub created_at: Micros,
+    /// The job whose completion created this one, for follow-ups.
+    pub parent_id: Option<String>,
+}
+
+/// A job as stored in `jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub job_type: String,
+    pub queue: String,
+    pub payload: String,
+    pub priority: i32,
+    pub status: JobStatus,
+    /// Attempts spent so far (the running one included).
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub run_at: Micros,
+    pub created_at: Micros,
+    /// When the latest attempt started.
+    pub started_at: Option<Micros>,
+    pub finished_at: Option<Micros>,
+    /// The worker holding the job while it runs.
+    pub locked_by: Option<String>,
+    pub last_error: Option<String>,
+    /// The completed job's result (a JSON document).
+    pub result: Option<String>,
+    /// Fuel burnt over all attempts.
+    pub fuel_used: u64,
+    /// Digest of the plugin that ran the latest attempt.
+    pub plugin_digest: Option<String>,
+    pub parent_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimParams {
+    pub worker_id: String,
+    pub limit: u32,
+    pub now: Micros,
+}
+
+/// A job just claimed: `attempt` already counts this attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub job_type: String,
+    pub queue: String,
+    pub payload: String,
+    pub priority: i32,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub created_at: Micros,
+    pub run_at: Micros,
+}
+
+/// How one attempt ended, as kept in `job_attempts`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRecord {
+    pub job_id: String,
+    pub attempt: u32,
+    pub worker_id: String,
+    pub started_at: Micros,
+    pub finished_at: Micros,
+    /// `completed`, `retry`, or a [`DeadReason`] string.
+    pub outcome: String,
+    pub error: Option<String>,
+    pub fuel_used: u64,
+    pub plugin_digest: Option<String>,
+}
+
+/// What to do with a job whose attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettleAction {
+    /// Mark completed with its result and insert the follow-ups it asked for.
+    Complete {
+        result: String,
+        followups: Vec<NewJob>,
+    },
+    /// Back to pending, not before `run_at`.
+    Retry { error: String, run_at: Micros },
+    /// Delete from `jobs` and insert into `dead_letter_jobs`.
+    DeadLetter { reason: DeadReason, error: String },
+    /// Back to pending at once without spending the attempt (a graceful shutdown
+    /// returning work it had claimed but not finished). No attempt is recorded.
+    Release,
+}
+
+/// One entry of a [`Store::settle`] batch. The store applies it only if the job is
+/// still `running`, locked by `record.worker_id`, at `record.attempt`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    pub record: AttemptRecord,
+    pub action: SettleAction,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettleReport {
+    pub applied: usize,
+    pub stale: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RescueParams {
+    pub now: Micros,
+    /// Workers known to be gone (their process is not alive).
+    pub dead_workers: Vec<String>,
+    /// Workers whose last heartbeat is older than this are treated as dead too.
+    pub stale_before: Micros,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RescueReport {
+    /// Jobs put back to pending.
+    pub requeued: Vec<String>,
+    /// Jobs that had no attempts left and were dead-lettered.
+    pub dead_lettered: Vec<String>,
+    pub workers_removed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub job_type: Option<String>,
+    pub queue: Option<String>,
+    /// Newest first; at most this many.
+    pub limit: u32,
+}
+
+/// A row of `dead_letter_jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadJob {
+    /// The id the job had while alive.
+    pub id: String,
+    pub job_type: String,
+    pub queue: String,
+    pub payload: String,
+    pub priority: i32,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub reason: DeadReason,
+    pub last_error: String,
+    pub plugin_digest: Option<String>,
+    pub fuel_used: u64,
+    pub created_at: Micros,
+    pub failed_at: Micros,
+    pub reviewed: bool,
+    pub notes: Option<String>,
+    pub resurrection_count: u32,
+    /// The job the latest replay created.
+    pub replayed_job_id: Option<String>,
+    pub parent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeadFilter {
+    pub job_type: Option<String>,
+    pub reason: Option<DeadReason>,
+    pub reviewed: Option<bool>,
+    /// Newest first; at most this many.
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayParams {
+    pub dead_id: String,
+    /// The new job's id.
+    pub new_job_id: String,
+    pub now: Micros,
+    /// Defaults to the dead row's `max_attempts`.
+    pub max_attempts: Option<u32>,
+    pub queue: Option<String>,
+    pub priority: Option<i32>,
+}
+
+/// Counts for `jobhost stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    /// Pending and due now.
+    pub pending: u64,
+    /// Pending with `run_at` in the future.
+    pub scheduled: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub cancelled: u64,
+    pub dead: u64,
+    pub dead_unreviewed: u64,
+    pub completed_last_hour: u64,
+    /// Attempts that ended in a failure (retry or dead letter) in the last hour.
+    pub failed_last_hour: u64,
+    /// Age of the oldest due pending job, in microseconds.
+    pub oldest_pending_age: Option<Micros>,
+    pub by_type: Vec<TypeCounts>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TypeCounts {
+    pub job_type: String,
+    pub pending: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub dead: u64,
+}
+
+/// A daemon process, registered while it runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkerInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: Micros,
+    pub heartbeat_at: Micros,
+}
+
+/// A plugin version some daemon loaded, or tried to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginRecord {
+    /// sha256 of the `.wasm` file, hex.
+    pub digest: String,
+    pub file: String,
+    pub name: String,
+    pub version: String,
+    pub loaded_at: Micros,
+    /// Why it could not be loaded; `None` for a good load.
+    pub error: Option<String>,
+    pub job_types: Vec<JobTypeRecord>,
+}
+
+/// A job type as a plugin declares it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobTypeRecord {
+    pub name: String,
+    /// The digest of the plugin that declares it.
+    pub plugin_digest: String,
+    /// JSON Schema of the payload, as a JSON document.
+    pub payload_schema: Option<String>,
+    pub max_attempts: Option<u32>,
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `jobhost` binary, real plugins from `plugins/dist`, a real
+//! SQLite database in a temp dir. Run `plugins/build.sh` first.
+
+mod crash;
+mod failures;
+mod hot_reload;
+mod support;
