@@ -1,1 +1,42 @@
-//! placeholder
+//! The sandbox: the only code in jobhost that touches wasmtime.
+//!
+//! A plugin is a WASI 0.2 component of the `jobhost:plugin` world. [`Runtime`] compiles
+//! it once (cached on disk by content digest and engine version), asks it what job types
+//! it handles (`describe`), and runs each attempt in a fresh instance from a
+//! pre-instantiated component, under three limits: fuel (deterministic), a wall-clock
+//! deadline (epoch interruption) and a memory cap. A trap never escapes: it comes back
+//! as a classified [`Outcome`].
+//!
+//! # Layout
+//! - `limits.rs`: [`Limits`] and the named defaults.
+//! - `config.rs`: [`RuntimeConfig`] and the one place a `wasmtime::Config` is built.
+//! - `runtime.rs`: [`Runtime`] — engine, linker, epoch ticker, loading.
+//! - `cache.rs`: the on-disk compile cache.
+//! - `bindings.rs` + `host.rs`: the WIT bindings, and the per-attempt state with the
+//!   host functions (`log`, `enqueue`) and the memory limiter.
+//! - `plugin.rs`: [`Plugin`] and [`JobTypeSpec`] (what `describe` declared, resolved
+//!   limits, compiled payload schema); `manifest.rs`: an operator's `NAME.toml`.
+//! - `run.rs`: one attempt, and how its end is classified.
+//! - `registry.rs` + `watch.rs`: the live set of plugins in a directory, hot reload.
+
+mod bindings;
+mod cache;
+mod config;
+mod error;
+mod host;
+mod limits;
+mod manifest;
+mod plugin;
+mod registry;
+mod run;
+mod runtime;
+mod watch;
+
+pub use config::RuntimeConfig;
+pub use error::{LoadError, PayloadError, RuntimeError};
+pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, EPOCH_TICK, Limits};
+pub use plugin::{JobTypeSpec, Plugin};
+pub use registry::{Registry, RegistryEvent};
+pub use run::{Attempt, CancelFlag, FollowUp, JobInput, Outcome};
+pub use runtime::Runtime;
+pub use watch::Watcher;

@@ -1,0 +1,227 @@
+//! A loaded plugin: its compiled, pre-instantiated component and what its `describe`
+//! declared, with limits resolved (host defaults, then the plugin's own, then the
+//! operator's manifest) and payload schemas compiled.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::bindings::{JobPluginPre, PluginInfo};
+use crate::error::{LoadError, PayloadError};
+use crate::host::AttemptState;
+use crate::limits::{LimitOverrides, Limits, MAX_MEMORY_MIB};
+use crate::manifest::Manifest;
+
+/// A loaded plugin. Cheap to clone: an attempt holds its own clone, so replacing the
+/// file does not disturb attempts already running on this version.
+#[derive(Clone)]
+pub struct Plugin(Arc<PluginInner>);
+
+struct PluginInner {
+    file_name: String,
+    digest: String,
+    name: Arc<str>,
+    version: String,
+    size_bytes: u64,
+    job_types: Vec<JobTypeSpec>,
+    default_limits: Limits,
+    pre: JobPluginPre<AttemptState>,
+}
+
+/// One job type as the plugin declared it.
+pub struct JobTypeSpec {
+    pub name: String,
+    pub payload_schema: Option<Value>,
+    pub limits: Limits,
+    pub max_attempts: Option<u32>,
+    validator: Option<jsonschema::Validator>,
+}
+
+impl JobTypeSpec {
+    /// Checks a payload against the type's schema; every problem names its field.
+    pub fn validate_payload(&self, payload: &Value) -> Result<(), PayloadError> {
+        let Some(validator) = &self.validator else {
+            return Ok(());
+        };
+        let problems: Vec<String> = validator
+            .iter_errors(payload)
+            .take(5)
+            .map(|e| {
+                let path = e.instance_path.to_string();
+                let field = if path.is_empty() { "(root)".to_string() } else { path };
+                format!("field `{field}`: {e}")
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(PayloadError {
+                job_type: self.name.clone(),
+                problems: problems.join("; "),
+            })
+        }
+    }
+}
+
+impl std::fmt::Debug for JobTypeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobTypeSpec")
+            .field("name", &self.name)
+            .field("payload_schema", &self.payload_schema)
+            .field("limits", &self.limits)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("file_name", &self.0.file_name)
+            .field("digest", &self.0.digest)
+            .field("job_types", &self.0.job_types)
+            .finish()
+    }
+}
+
+impl Plugin {
+    pub fn digest(&self) -> &str {
+        &self.0.digest
+    }
+    pub fn file_name(&self) -> &str {
+        &self.0.file_name
+    }
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+    pub fn version(&self) -> &str {
+        &self.0.version
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.0.size_bytes
+    }
+    pub fn job_types(&self) -> &[JobTypeSpec] {
+        &self.0.job_types
+    }
+    pub fn job_type(&self, name: &str) -> Option<&JobTypeSpec> {
+        self.0.job_types.iter().find(|t| t.name == name)
+    }
+
+    pub(crate) fn name_arc(&self) -> Arc<str> {
+        self.0.name.clone()
+    }
+    pub(crate) fn default_limits(&self) -> Limits {
+        self.0.default_limits
+    }
+    pub(crate) fn pre(&self) -> &JobPluginPre<AttemptState> {
+        &self.0.pre
+    }
+}
+
+/// What is known of a file before its description is checked.
+pub(crate) struct Compiled {
+    pub file_name: String,
+    pub digest: String,
+    pub size_bytes: u64,
+    pub pre: JobPluginPre<AttemptState>,
+}
+
+/// Checks what `describe` returned and resolves each type's limits.
+pub(crate) fn from_description(
+    compiled: Compiled,
+    info: PluginInfo,
+    defaults: Limits,
+    manifest: Option<(String, Manifest)>,
+) -> Result<Plugin, LoadError> {
+    let file = compiled.file_name.clone();
+    let bad = |reason: String| LoadError::BadDescription {
+        file: file.clone(),
+        reason,
+    };
+    if info.job_types.is_empty() {
+        return Err(bad("`describe` declares no job types".into()));
+    }
+    let declared: Vec<String> = info.job_types.iter().map(|t| t.name.clone()).collect();
+    if let Some((manifest_name, manifest)) = &manifest {
+        let unknown = manifest.unknown_types(&declared);
+        if !unknown.is_empty() {
+            return Err(LoadError::BadManifest {
+                file: file.clone(),
+                manifest: manifest_name.clone(),
+                reason: format!("it names job types the plugin does not declare: {unknown:?}"),
+            });
+        }
+    }
+    let mut job_types = Vec::new();
+    for declared_type in info.job_types {
+        let name = declared_type.name;
+        if !is_valid_name(&name) {
+            return Err(bad(format!(
+                "job type {name:?} is not a valid name (letters, digits, `_`, `-`, `.`)"
+            )));
+        }
+        if job_types.iter().any(|t: &JobTypeSpec| t.name == name) {
+            return Err(bad(format!("job type {name:?} is declared twice")));
+        }
+        let own = LimitOverrides {
+            fuel: declared_type.limits.fuel,
+            timeout_ms: declared_type.limits.timeout_ms,
+            memory_mib: declared_type.limits.memory_mib,
+            max_attempts: declared_type.limits.max_attempts,
+        };
+        let overrides = match &manifest {
+            Some((_, manifest)) => manifest.for_type(&name).over(own),
+            None => own,
+        };
+        let limits = overrides.apply(defaults);
+        if limits.fuel == 0 || limits.timeout.is_zero() || limits.memory_mib == 0 {
+            return Err(bad(format!("job type {name:?} has a limit of zero")));
+        }
+        if limits.memory_mib > MAX_MEMORY_MIB {
+            return Err(bad(format!(
+                "job type {name:?} asks for {} MiB of memory; at most {MAX_MEMORY_MIB} MiB is allowed",
+                limits.memory_mib
+            )));
+        }
+        if overrides.max_attempts == Some(0) {
+            return Err(bad(format!("job type {name:?} declares max-attempts 0")));
+        }
+        let (payload_schema, validator) = match declared_type.payload_schema {
+            None => (None, None),
+            Some(text) => {
+                let schema: Value = serde_json::from_str(&text).map_err(|e| {
+                    bad(format!("the payload schema of {name:?} is not valid JSON: {e}"))
+                })?;
+                let validator = jsonschema::validator_for(&schema).map_err(|e| {
+                    bad(format!("the payload schema of {name:?} is not a valid JSON Schema: {e}"))
+                })?;
+                (Some(schema), Some(validator))
+            }
+        };
+        job_types.push(JobTypeSpec {
+            name,
+            payload_schema,
+            limits,
+            max_attempts: overrides.max_attempts,
+            validator,
+        });
+    }
+    Ok(Plugin(Arc::new(PluginInner {
+        file_name: compiled.file_name,
+        digest: compiled.digest,
+        name: info.name.into(),
+        version: info.version,
+        size_bytes: compiled.size_bytes,
+        job_types,
+        default_limits: defaults,
+        pre: compiled.pre,
+    })))
+}
+
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}

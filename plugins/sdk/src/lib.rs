@@ -1,0 +1,86 @@
+//! The Rust SDK for jobhost plugins: the bindings of the `jobhost:plugin` world, with
+//! the plumbing hidden. A plugin is a type implementing [`Handler`] and one line,
+//! `jobhost_plugin_sdk::export!(MyPlugin);`. See `plugins/README.md` for an example.
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "job-plugin",
+    pub_export_macro: true,
+    export_macro_name: "export",
+    default_bindings_module: "jobhost_plugin_sdk",
+});
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use exports::jobhost::plugin::handler::Guest as Handler;
+pub use jobhost::plugin::types::{
+    EnqueueOptions, Job, JobError, JobTypeInfo, Level, Limits, PluginInfo,
+};
+
+impl Limits {
+    /// No limits of the type's own: the host's defaults apply.
+    pub fn host_defaults() -> Limits {
+        Limits {
+            fuel: None,
+            timeout_ms: None,
+            memory_mib: None,
+            max_attempts: None,
+        }
+    }
+}
+
+impl EnqueueOptions {
+    /// Every option left to the host's defaults.
+    pub fn host_defaults() -> EnqueueOptions {
+        EnqueueOptions {
+            priority: None,
+            delay_ms: None,
+            max_attempts: None,
+            queue: None,
+        }
+    }
+}
+
+/// Describes one job type; `schema` is the payload's JSON Schema, if it has one.
+pub fn job_type(name: &str, schema: Option<serde_json::Value>, limits: Limits) -> JobTypeInfo {
+    JobTypeInfo {
+        name: name.to_string(),
+        payload_schema: schema.map(|s| s.to_string()),
+        limits,
+    }
+}
+
+/// Writes to the host's log, tagged with the job being run.
+pub fn log(level: Level, message: &str) {
+    jobhost::plugin::host::log(level, message);
+}
+
+pub fn info(message: &str) {
+    log(Level::Info, message);
+}
+
+pub fn warn(message: &str) {
+    log(Level::Warn, message);
+}
+
+/// Enqueues a follow-up job, committed only if the current attempt completes.
+pub fn enqueue<T: Serialize>(
+    job_type: &str,
+    payload: &T,
+    options: EnqueueOptions,
+) -> Result<String, String> {
+    let payload = serde_json::to_string(payload).map_err(|e| e.to_string())?;
+    jobhost::plugin::host::enqueue(job_type, &payload, &options)
+}
+
+/// Reads the job's payload as `T`; a payload of the wrong shape is a permanent failure.
+pub fn payload<T: DeserializeOwned>(job: &Job) -> Result<T, JobError> {
+    serde_json::from_str(&job.payload)
+        .map_err(|e| JobError::Fail(format!("the payload does not fit {}: {e}", job.job_type)))
+}
+
+/// Encodes a handler's result as the JSON document `run` returns.
+pub fn result<T: Serialize>(value: &T) -> Result<String, JobError> {
+    serde_json::to_string(value).map_err(|e| JobError::Fail(format!("unencodable result: {e}")))
+}
