@@ -24,7 +24,10 @@ const SANDBOX_ATTEMPTS: u32 = 20_000;
 
 fn dist() -> PathBuf {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist");
-    assert!(dist.join("noop.wasm").exists(), "run plugins/build.sh first");
+    assert!(
+        dist.join("noop.wasm").exists(),
+        "run plugins/build.sh first"
+    );
     dist
 }
 
@@ -79,7 +82,10 @@ impl BenchWorld {
         for entry in std::fs::read_dir(dist())? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "wasm") {
-                std::fs::copy(&path, dir.path().join("plugins").join(path.file_name().unwrap()))?;
+                std::fs::copy(
+                    &path,
+                    dir.path().join("plugins").join(path.file_name().unwrap()),
+                )?;
             }
         }
         Ok(BenchWorld { dir })
@@ -99,7 +105,14 @@ impl BenchWorld {
         let mut command = Command::new(BINARY);
         command
             .current_dir(self.dir.path())
-            .args(["--db", &self.db(), "--plugins", "plugins", "--cache-dir", "cache"])
+            .args([
+                "--db",
+                &self.db(),
+                "--plugins",
+                "plugins",
+                "--cache-dir",
+                "cache",
+            ])
             .stdin(Stdio::null());
         command
     }
@@ -115,7 +128,10 @@ impl BenchWorld {
             .spawn()?;
         let start = Instant::now();
         while !std::fs::read_to_string(&log)?.contains("daemon ready") {
-            anyhow::ensure!(start.elapsed() < Duration::from_secs(120), "daemon did not start");
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(120),
+                "daemon did not start"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         Ok(child)
@@ -133,7 +149,9 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
@@ -183,7 +201,11 @@ async fn throughput_and_memory() -> anyhow::Result<()> {
         })
         .await?;
     let first_start = completed.iter().filter_map(|j| j.started_at).min().unwrap();
-    let last_end = completed.iter().filter_map(|j| j.finished_at).max().unwrap();
+    let last_end = completed
+        .iter()
+        .filter_map(|j| j.finished_at)
+        .max()
+        .unwrap();
     let drain = Duration::from_micros((last_end - first_start) as u64);
     println!(
         "bulk enqueue: {THROUGHPUT_JOBS} jobs in {:.0} ms ({:.0} jobs/s, one transaction)",

@@ -18,15 +18,26 @@ fn kill_nine_mid_work_then_restart_and_every_job_completes() {
         .collect();
     let file = world.dir.path().join("jobs.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
-    world.cli_ok(&["enqueue", "generate_report", "--from-file", file.to_str().unwrap()]);
+    world.cli_ok(&[
+        "enqueue",
+        "generate_report",
+        "--from-file",
+        file.to_str().unwrap(),
+    ]);
 
     wait_until("some jobs to complete", Duration::from_secs(60), || {
         count(&world.stats(), "completed") >= 20
     });
     daemon.kill_hard();
     let stats = world.stats();
-    assert!(count(&stats, "running") > 0, "the kill should leave jobs running: {stats}");
-    assert!(count(&stats, "completed") < 300, "the kill came too late: {stats}");
+    assert!(
+        count(&stats, "running") > 0,
+        "the kill should leave jobs running: {stats}"
+    );
+    assert!(
+        count(&stats, "completed") < 300,
+        "the kill came too late: {stats}"
+    );
 
     let daemon = world.start_daemon(&[]);
     wait_until("all 300 jobs to complete", Duration::from_secs(180), || {
@@ -34,8 +45,16 @@ fn kill_nine_mid_work_then_restart_and_every_job_completes() {
     });
     let stats = world.stats();
     assert_eq!(count(&stats, "dead"), 0, "{stats}");
-    assert_eq!(count(&stats, "pending") + count(&stats, "running"), 0, "{stats}");
-    assert!(daemon.log_text().contains("rescued the jobs of daemons that stopped"));
+    assert_eq!(
+        count(&stats, "pending") + count(&stats, "running"),
+        0,
+        "{stats}"
+    );
+    assert!(
+        daemon
+            .log_text()
+            .contains("rescued the jobs of daemons that stopped")
+    );
     assert!(daemon.terminate().success());
 }
 
@@ -49,17 +68,33 @@ fn sigterm_lets_running_attempts_finish_and_puts_the_rest_back() {
         .collect();
     let file = world.dir.path().join("jobs.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
-    world.cli_ok(&["enqueue", "generate_report", "--from-file", file.to_str().unwrap()]);
+    world.cli_ok(&[
+        "enqueue",
+        "generate_report",
+        "--from-file",
+        file.to_str().unwrap(),
+    ]);
     wait_until("some jobs to complete", Duration::from_secs(60), || {
         count(&world.stats(), "completed") >= 3
     });
     assert!(daemon.terminate().success(), "a graceful stop exits 0");
 
     let stats = world.stats();
-    assert_eq!(count(&stats, "running"), 0, "nothing is left running: {stats}");
-    assert_eq!(count(&stats, "completed") + count(&stats, "pending"), 100, "{stats}");
+    assert_eq!(
+        count(&stats, "running"),
+        0,
+        "nothing is left running: {stats}"
+    );
+    assert_eq!(
+        count(&stats, "completed") + count(&stats, "pending"),
+        100,
+        "{stats}"
+    );
     let pending = world.cli_json(&["jobs", "list", "--status", "pending", "--limit", "200"]);
     for job in pending.as_array().unwrap() {
-        assert_eq!(job["attempt"], 0, "a job put back keeps its attempts: {job}");
+        assert_eq!(
+            job["attempt"], 0,
+            "a job put back keeps its attempts: {job}"
+        );
     }
 }

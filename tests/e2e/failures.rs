@@ -10,9 +10,11 @@ use crate::support::{World, wait_until};
 const HOSTILE: [&str; 4] = ["loop_forever", "eat_memory", "trap", "reject"];
 
 fn wait_dead(world: &World, id: &str) -> Value {
-    wait_until(&format!("job {id} to be dead-lettered"), Duration::from_secs(60), || {
-        world.cli(&["dlq", "show", id]).status.success()
-    });
+    wait_until(
+        &format!("job {id} to be dead-lettered"),
+        Duration::from_secs(60),
+        || world.cli(&["dlq", "show", id]).status.success(),
+    );
     world.dead(id)
 }
 
@@ -28,7 +30,10 @@ fn hostile_plugins_are_classified_while_good_jobs_keep_completing() {
     let mut good = Vec::new();
     for round in 0..3 {
         for job_type in HOSTILE {
-            hostile.push((job_type, world.enqueue(job_type, "{}", &["--max-attempts", "1"])));
+            hostile.push((
+                job_type,
+                world.enqueue(job_type, "{}", &["--max-attempts", "1"]),
+            ));
         }
         hostile.push((
             "loop_until_deadline",
@@ -86,14 +91,19 @@ fn a_flaky_job_retries_with_growing_delays_then_completes() {
     });
     let shown = world.job(&id);
     let attempts = shown["attempts"].as_array().unwrap();
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["retry", "retry", "retry", "completed"]);
 
     // The wait after failed attempt k is between half of and all of 200ms·2^(k-1),
     // plus the little it takes to notice a due job.
     let waits: Vec<i64> = attempts
         .windows(2)
-        .map(|w| (w[1]["started_at"].as_i64().unwrap() - w[0]["finished_at"].as_i64().unwrap()) / 1000)
+        .map(|w| {
+            (w[1]["started_at"].as_i64().unwrap() - w[0]["finished_at"].as_i64().unwrap()) / 1000
+        })
         .collect();
     for (k, wait) in waits.iter().enumerate() {
         let ceiling = 200 << k;
@@ -114,11 +124,23 @@ fn a_permanent_error_goes_straight_to_the_dead_letter_queue() {
     let world = World::new();
     world.install_plugin("reject");
     let _daemon = world.start_daemon(&[]);
-    let id = world.enqueue("reject", r#"{"reason":"bad customer id"}"#, &["--max-attempts", "5"]);
+    let id = world.enqueue(
+        "reject",
+        r#"{"reason":"bad customer id"}"#,
+        &["--max-attempts", "5"],
+    );
     let dead = wait_dead(&world, &id);
     assert_eq!(dead["dead_letter"]["reason"], "permanent_failure");
-    assert_eq!(dead["dead_letter"]["attempts"], 1, "no retry after a permanent error");
-    assert!(dead["dead_letter"]["last_error"].as_str().unwrap().contains("bad customer id"));
+    assert_eq!(
+        dead["dead_letter"]["attempts"], 1,
+        "no retry after a permanent error"
+    );
+    assert!(
+        dead["dead_letter"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("bad customer id")
+    );
     assert_eq!(dead["attempts"].as_array().unwrap().len(), 1);
 }
 
@@ -127,17 +149,32 @@ fn a_payload_that_fails_the_schema_is_refused_at_enqueue_naming_the_field() {
     let world = World::new();
     world.install_plugin("send_email");
     // No daemon has run: the CLI reads the schema from the plugins directory itself.
-    let out = world.cli(&["enqueue", "send_email", r#"{"to":"not-an-address","subject":"hi"}"#]);
+    let out = world.cli(&[
+        "enqueue",
+        "send_email",
+        r#"{"to":"not-an-address","subject":"hi"}"#,
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/to"), "the error must name the field: {stderr}");
+    assert!(
+        stderr.contains("/to"),
+        "the error must name the field: {stderr}"
+    );
     assert!(stderr.contains("nothing was enqueued"), "{stderr}");
     let out = world.cli(&["enqueue", "send_email", "{not json"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
-    assert_eq!(world.stats()["pending"], 0, "nothing half-done is left behind");
+    assert_eq!(
+        world.stats()["pending"],
+        0,
+        "nothing half-done is left behind"
+    );
 
-    let id = world.enqueue("send_email", r#"{"to":"ops@example.com","subject":"hi"}"#, &[]);
+    let id = world.enqueue(
+        "send_email",
+        r#"{"to":"ops@example.com","subject":"hi"}"#,
+        &[],
+    );
     assert_eq!(world.job(&id)["job"]["status"], "pending");
 }
 

@@ -29,11 +29,17 @@ fn plugins_copied_into_a_running_daemon_run_a_thousand_jobs_exactly_once() {
     for job in jobs {
         // `attempt` counts claims: 1 means the job was handed to a worker exactly once.
         assert_eq!(job["attempt"], 1, "job claimed more than once: {job}");
-        assert_eq!(job["result"], job["payload"], "echo must return the payload: {job}");
+        assert_eq!(
+            job["result"], job["payload"],
+            "echo must return the payload: {job}"
+        );
         assert!(seen.insert(job["payload"].as_str().unwrap().to_string()));
     }
     let stats = world.stats();
-    assert_eq!(count(&stats, "pending") + count(&stats, "running") + count(&stats, "dead"), 0);
+    assert_eq!(
+        count(&stats, "pending") + count(&stats, "running") + count(&stats, "dead"),
+        0
+    );
     assert!(daemon.terminate().success());
 }
 
@@ -44,28 +50,38 @@ fn a_dead_letter_replayed_after_its_plugin_is_replaced_completes() {
     let daemon = world.start_daemon(&[]);
 
     let id = world.enqueue("repairable", "{}", &[]);
-    wait_until("the job to be dead-lettered", Duration::from_secs(30), || {
-        world.cli(&["dlq", "show", &id]).status.success()
-    });
+    wait_until(
+        "the job to be dead-lettered",
+        Duration::from_secs(30),
+        || world.cli(&["dlq", "show", &id]).status.success(),
+    );
     let dead = world.dead(&id);
     assert_eq!(dead["dead_letter"]["reason"], "permanent_failure");
-    let old_digest = dead["dead_letter"]["plugin_digest"].as_str().unwrap().to_string();
+    let old_digest = dead["dead_letter"]["plugin_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     world.install("extra/repairable.wasm", "repairable.wasm");
     daemon.wait_for_log_count("plugin loaded", 2, Duration::from_secs(30));
 
     let new_id = world.cli_ok(&["dlq", "replay", &id]).trim().to_string();
     assert_ne!(new_id, id);
-    wait_until("the replayed job to complete", Duration::from_secs(30), || {
-        world.job(&new_id)["job"]["status"] == "completed"
-    });
+    wait_until(
+        "the replayed job to complete",
+        Duration::from_secs(30),
+        || world.job(&new_id)["job"]["status"] == "completed",
+    );
     let job = world.job(&new_id)["job"].clone();
     assert_ne!(job["plugin_digest"].as_str().unwrap(), old_digest);
     let result: serde_json::Value = serde_json::from_str(job["result"].as_str().unwrap()).unwrap();
     assert_eq!(result["repaired"], true);
 
     let dead = world.dead(&id)["dead_letter"].clone();
-    assert_eq!(dead["resurrection_count"], 1, "the row stays as the audit trail");
+    assert_eq!(
+        dead["resurrection_count"], 1,
+        "the row stays as the audit trail"
+    );
     assert_eq!(dead["replayed_job_id"], new_id.as_str());
 }
 
@@ -79,7 +95,9 @@ fn a_corrupt_plugin_is_reported_and_changes_nothing_else() {
     assert!(daemon.log_text().contains("broken.wasm"));
 
     let id = world.enqueue("echo", r#"{"still":"working"}"#, &[]);
-    wait_until("echo to complete beside the corrupt file", Duration::from_secs(30), || {
-        world.job(&id)["job"]["status"] == "completed"
-    });
+    wait_until(
+        "echo to complete beside the corrupt file",
+        Duration::from_secs(30),
+        || world.job(&id)["job"]["status"] == "completed",
+    );
 }

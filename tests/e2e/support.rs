@@ -100,7 +100,8 @@ impl World {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let text = self.cli_ok(&all);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {text}"))
     }
 
     pub fn enqueue(&self, job_type: &str, payload: &str, extra: &[&str]) -> String {
@@ -125,7 +126,13 @@ impl World {
     pub fn start_daemon(&self, serve_args: &[&str]) -> Daemon {
         let index = fs::read_dir(self.dir.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("daemon-"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("daemon-")
+            })
             .count();
         let log = self.dir.path().join(format!("daemon-{index}.log"));
         let child = self
@@ -160,9 +167,11 @@ impl Daemon {
 
     /// Waits until the log holds `needle` at least `times` times.
     pub fn wait_for_log_count(&self, needle: &str, times: usize, timeout: Duration) {
-        wait_until(&format!("{needle:?} {times}x in the daemon log"), timeout, || {
-            self.log_text().matches(needle).count() >= times
-        });
+        wait_until(
+            &format!("{needle:?} {times}x in the daemon log"),
+            timeout,
+            || self.log_text().matches(needle).count() >= times,
+        );
     }
 
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
@@ -196,11 +205,16 @@ impl Drop for Daemon {
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
     while !condition() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 pub fn count(stats: &Value, field: &str) -> u64 {
-    stats[field].as_u64().unwrap_or_else(|| panic!("stats has no {field}: {stats}"))
+    stats[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("stats has no {field}: {stats}"))
 }

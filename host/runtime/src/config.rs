@@ -54,7 +54,9 @@ impl RuntimeConfig {
             )));
         }
         if self.pooling && self.max_instances == 0 {
-            return Err(RuntimeError::Config("max_instances must be at least 1".into()));
+            return Err(RuntimeError::Config(
+                "max_instances must be at least 1".into(),
+            ));
         }
         Ok(())
     }

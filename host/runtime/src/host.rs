@@ -108,7 +108,9 @@ impl AttemptState {
 
     /// What the guest wrote to stdout and stderr, as text.
     pub fn output(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 }
 
@@ -160,7 +162,9 @@ impl host::Host for AttemptState {
         options: EnqueueOptions,
     ) -> Result<String, String> {
         if self.followups.len() >= MAX_FOLLOWUPS {
-            return Err(format!("an attempt may enqueue at most {MAX_FOLLOWUPS} jobs"));
+            return Err(format!(
+                "an attempt may enqueue at most {MAX_FOLLOWUPS} jobs"
+            ));
         }
         if job_type.is_empty() {
             return Err("the job type is empty".into());

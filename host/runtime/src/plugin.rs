@@ -48,7 +48,11 @@ impl JobTypeSpec {
             .take(5)
             .map(|e| {
                 let path = e.instance_path.to_string();
-                let field = if path.is_empty() { "(root)".to_string() } else { path };
+                let field = if path.is_empty() {
+                    "(root)".to_string()
+                } else {
+                    path
+                };
                 format!("field `{field}`: {e}")
             })
             .collect();
@@ -190,10 +194,14 @@ pub(crate) fn from_description(
             None => (None, None),
             Some(text) => {
                 let schema: Value = serde_json::from_str(&text).map_err(|e| {
-                    bad(format!("the payload schema of {name:?} is not valid JSON: {e}"))
+                    bad(format!(
+                        "the payload schema of {name:?} is not valid JSON: {e}"
+                    ))
                 })?;
                 let validator = jsonschema::validator_for(&schema).map_err(|e| {
-                    bad(format!("the payload schema of {name:?} is not a valid JSON Schema: {e}"))
+                    bad(format!(
+                        "the payload schema of {name:?} is not a valid JSON Schema: {e}"
+                    ))
                 })?;
                 (Some(schema), Some(validator))
             }

@@ -111,7 +111,11 @@ impl Registry {
 
     pub fn plugins(&self) -> Vec<Plugin> {
         let state = self.state.read().unwrap();
-        state.by_file.values().filter_map(|e| e.plugin.clone()).collect()
+        state
+            .by_file
+            .values()
+            .filter_map(|e| e.plugin.clone())
+            .collect()
     }
 
     /// Rescans the directory and returns what changed. Compiles on the calling thread.
@@ -169,7 +173,8 @@ impl Registry {
             Err(e) => return Some(failed(None, format!("cannot read {}: {e}", path.display()))),
         };
         let digest = hex::encode(Sha256::digest(&bytes));
-        let manifest_unchanged = old_stamp.map(|s| s.manifest_modified) == Some(stamp.manifest_modified);
+        let manifest_unchanged =
+            old_stamp.map(|s| s.manifest_modified) == Some(stamp.manifest_modified);
         let same_content = current.as_ref().map(|p| p.digest()) == Some(digest.as_str())
             || failed_digest.as_deref() == Some(digest.as_str());
         if same_content && manifest_unchanged {
@@ -185,7 +190,13 @@ impl Registry {
         }
     }
 
-    fn remember(&self, file_name: &str, stamp: Stamp, plugin: Option<Plugin>, failed_digest: Option<String>) {
+    fn remember(
+        &self,
+        file_name: &str,
+        stamp: Stamp,
+        plugin: Option<Plugin>,
+        failed_digest: Option<String>,
+    ) {
         let mut state = self.state.write().unwrap();
         state.by_file.insert(
             file_name.to_string(),
@@ -198,7 +209,13 @@ impl Registry {
     }
 
     /// Makes `plugin` serve its types, unless another file already serves one of them.
-    fn install(&self, file_name: &str, stamp: Stamp, plugin: Plugin, replaced: Option<Plugin>) -> RegistryEvent {
+    fn install(
+        &self,
+        file_name: &str,
+        stamp: Stamp,
+        plugin: Plugin,
+        replaced: Option<Plugin>,
+    ) -> RegistryEvent {
         let mut state = self.state.write().unwrap();
         let taken = plugin.job_types().iter().find_map(|t| {
             state

@@ -115,7 +115,12 @@ pub(crate) fn fuel_used(store: &Store<AttemptState>, limits: &Limits) -> u64 {
     limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0))
 }
 
-pub(crate) fn run(engine: &Engine, plugin: &Plugin, job: &JobInput, cancel: &CancelFlag) -> Attempt {
+pub(crate) fn run(
+    engine: &Engine,
+    plugin: &Plugin,
+    job: &JobInput,
+    cancel: &CancelFlag,
+) -> Attempt {
     let start = Instant::now();
     let limits = plugin
         .job_type(&job.job_type)
@@ -133,10 +138,11 @@ pub(crate) fn run(engine: &Engine, plugin: &Plugin, job: &JobInput, cancel: &Can
         attempt: job.attempt,
         max_attempts: job.max_attempts,
     };
-    let result = plugin
-        .pre()
-        .instantiate(&mut store)
-        .and_then(|bindings| bindings.jobhost_plugin_handler().call_run(&mut store, &wit_job));
+    let result = plugin.pre().instantiate(&mut store).and_then(|bindings| {
+        bindings
+            .jobhost_plugin_handler()
+            .call_run(&mut store, &wit_job)
+    });
     let fuel_used = fuel_used(&store, &limits);
     let outcome = match result {
         Ok(Ok(result)) => Outcome::Completed(result),
@@ -173,10 +179,7 @@ pub(crate) fn classify(error: &wasmtime::Error, state: &AttemptState, limits: &L
         return Outcome::Timeout(format!("ran out of fuel (budget {})", limits.fuel));
     }
     if state.limiter.hit {
-        return Outcome::OutOfMemory(format!(
-            "hit the memory cap of {} MiB",
-            limits.memory_mib
-        ));
+        return Outcome::OutOfMemory(format!("hit the memory cap of {} MiB", limits.memory_mib));
     }
     let mut message = match error.downcast_ref::<Trap>() {
         Some(trap) => format!("trap: {trap}"),

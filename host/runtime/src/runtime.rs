@@ -69,9 +69,10 @@ impl Runtime {
 
     /// Loads a plugin file whose bytes the caller has already read.
     pub(crate) fn load_file_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Plugin, LoadError> {
-        let file_name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let file_name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let manifest = Manifest::beside(path).map_err(|reason| LoadError::BadManifest {
             file: file_name.clone(),
             manifest: path.with_extension("toml").display().to_string(),
@@ -108,7 +109,10 @@ impl Runtime {
             file: file_name.to_string(),
             reason: format!("{e:#}"),
         };
-        let instance_pre = inner.linker.instantiate_pre(&component).map_err(incompatible)?;
+        let instance_pre = inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(incompatible)?;
         let pre = JobPluginPre::new(instance_pre).map_err(incompatible)?;
         let compiled = Compiled {
             file_name: file_name.to_string(),

@@ -29,17 +29,18 @@ impl Registry {
         on_event: impl Fn(RegistryEvent) + Send + Sync + 'static,
     ) -> Result<Watcher, RuntimeError> {
         let (tx, rx) = mpsc::channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let relevant = event.is_ok_and(|e| {
-                e.paths.iter().any(|p| {
-                    p.extension()
-                        .is_some_and(|ext| ext == "wasm" || ext == "toml")
-                })
-            });
-            if relevant {
-                let _ = tx.send(());
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let relevant = event.is_ok_and(|e| {
+                    e.paths.iter().any(|p| {
+                        p.extension()
+                            .is_some_and(|ext| ext == "wasm" || ext == "toml")
+                    })
+                });
+                if relevant {
+                    let _ = tx.send(());
+                }
+            })?;
         watcher.watch(self.dir(), RecursiveMode::NonRecursive)?;
         let registry = self.clone();
         std::thread::Builder::new()

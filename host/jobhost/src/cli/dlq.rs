@@ -60,12 +60,23 @@ pub async fn run(command: &DlqCommand, store: &dyn Store, json: bool) -> Result<
                 reviewed: None,
                 limit: *limit,
             };
-            let dead = store.list_dead(&filter).await.context("listing dead letters")?;
+            let dead = store
+                .list_dead(&filter)
+                .await
+                .context("listing dead letters")?;
             if json {
                 print_json(&dead)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut t = table(&["id", "type", "reason", "attempts", "failed", "replays", "last error"]);
+            let mut t = table(&[
+                "id",
+                "type",
+                "reason",
+                "attempts",
+                "failed",
+                "replays",
+                "last error",
+            ]);
             for d in &dead {
                 t.add_row(vec![
                     d.id.clone(),
@@ -97,10 +108,9 @@ pub async fn run(command: &DlqCommand, store: &dyn Store, json: bool) -> Result<
                 queue: queue.clone(),
                 priority: *priority,
             };
-            store
-                .replay_dead(&params)
-                .await
-                .with_context(|| format!("replaying dead letter {id} (`jobhost dlq list` shows the ids)"))?;
+            store.replay_dead(&params).await.with_context(|| {
+                format!("replaying dead letter {id} (`jobhost dlq list` shows the ids)")
+            })?;
             if json {
                 print_json(&serde_json::json!({ "id": params.new_job_id, "replayed": id }))?;
             } else {
@@ -112,10 +122,17 @@ pub async fn run(command: &DlqCommand, store: &dyn Store, json: bool) -> Result<
 }
 
 async fn show(store: &dyn Store, id: &str, json: bool) -> Result<()> {
-    let Some(dead) = store.get_dead(id).await.context("reading the dead letter")? else {
+    let Some(dead) = store
+        .get_dead(id)
+        .await
+        .context("reading the dead letter")?
+    else {
         bail!("no dead-lettered job with id {id}: `jobhost dlq list` shows the ids");
     };
-    let attempts = store.job_attempts(id).await.context("reading the job's attempts")?;
+    let attempts = store
+        .job_attempts(id)
+        .await
+        .context("reading the job's attempts")?;
     if json {
         return print_json(&serde_json::json!({ "dead_letter": dead, "attempts": attempts }));
     }
@@ -126,15 +143,24 @@ async fn show(store: &dyn Store, id: &str, json: bool) -> Result<()> {
         ("queue", dead.queue.clone()),
         ("priority", dead.priority.to_string()),
         ("reason", dead.reason.as_str().to_string()),
-        ("attempts", format!("{} of {}", dead.attempts, dead.max_attempts)),
+        (
+            "attempts",
+            format!("{} of {}", dead.attempts, dead.max_attempts),
+        ),
         ("created", time(dead.created_at)),
         ("failed", time(dead.failed_at)),
         ("fuel used", dead.fuel_used.to_string()),
-        ("plugin digest", dead.plugin_digest.clone().unwrap_or_else(|| "-".into())),
+        (
+            "plugin digest",
+            dead.plugin_digest.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("reviewed", dead.reviewed.to_string()),
         ("notes", dead.notes.clone().unwrap_or_else(|| "-".into())),
         ("replays", dead.resurrection_count.to_string()),
-        ("replayed as", dead.replayed_job_id.clone().unwrap_or_else(|| "-".into())),
+        (
+            "replayed as",
+            dead.replayed_job_id.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("payload", dead.payload.clone()),
         ("last error", dead.last_error.clone()),
     ];

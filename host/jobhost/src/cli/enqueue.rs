@@ -65,13 +65,25 @@ fn read_payload(args: &EnqueueArgs) -> Result<String> {
             .read_to_string(&mut payload)
             .context("reading the payload from standard input")?;
     }
-    Ok(if payload.trim().is_empty() { "{}".into() } else { payload })
+    Ok(if payload.trim().is_empty() {
+        "{}".into()
+    } else {
+        payload
+    })
 }
 
 /// The job type's schema and default attempts: as recorded by a daemon that loaded its
 /// plugin, else as the plugins directory declares it.
-async fn job_type_facts(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<Option<(Option<String>, Option<u32>)>> {
-    if let Some(record) = store.job_type(job_type).await.context("looking up the job type")? {
+async fn job_type_facts(
+    cli: &Cli,
+    store: &dyn Store,
+    job_type: &str,
+) -> Result<Option<(Option<String>, Option<u32>)>> {
+    if let Some(record) = store
+        .job_type(job_type)
+        .await
+        .context("looking up the job type")?
+    {
         return Ok(Some((record.payload_schema, record.max_attempts)));
     }
     if !cli.plugins.is_dir() {
@@ -90,9 +102,12 @@ async fn job_type_facts(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<
     })
     .await?;
     Ok(registry.get(job_type).and_then(|plugin| {
-        plugin
-            .job_type(job_type)
-            .map(|t| (t.payload_schema.as_ref().map(|s| s.to_string()), t.max_attempts))
+        plugin.job_type(job_type).map(|t| {
+            (
+                t.payload_schema.as_ref().map(|s| s.to_string()),
+                t.max_attempts,
+            )
+        })
     }))
 }
 
@@ -112,13 +127,24 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
     };
     let schema = match schema {
         Some(text) => Some(PayloadSchema::compile(&text).map_err(|e| {
-            anyhow::anyhow!("the schema of job type {:?} is unusable: {e}", args.job_type)
+            anyhow::anyhow!(
+                "the schema of job type {:?} is unusable: {e}",
+                args.job_type
+            )
         })?),
         None => None,
     };
     let default_max_attempts = type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
     if let Some(path) = &args.from_file {
-        return enqueue_file(args, path, store.as_ref(), schema.as_ref(), default_max_attempts, cli.json).await;
+        return enqueue_file(
+            args,
+            path,
+            store.as_ref(),
+            schema.as_ref(),
+            default_max_attempts,
+            cli.json,
+        )
+        .await;
     }
     let request = EnqueueRequest {
         job_type: args.job_type.clone(),
@@ -183,12 +209,18 @@ async fn enqueue_file(
             ),
         }
         if batch.len() == BULK_BATCH {
-            store.enqueue(&batch).await.context("storing a batch of jobs")?;
+            store
+                .enqueue(&batch)
+                .await
+                .context("storing a batch of jobs")?;
             written += batch.len();
             batch.clear();
         }
     }
-    store.enqueue(&batch).await.context("storing a batch of jobs")?;
+    store
+        .enqueue(&batch)
+        .await
+        .context("storing a batch of jobs")?;
     written += batch.len();
     if json {
         print_json(&serde_json::json!({ "enqueued": written }))?;

@@ -52,7 +52,16 @@ pub async fn run(command: &JobsCommand, store: &dyn Store, json: bool) -> Result
                 print_json(&jobs)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut t = table(&["id", "type", "queue", "status", "attempt", "priority", "created", "last error"]);
+            let mut t = table(&[
+                "id",
+                "type",
+                "queue",
+                "status",
+                "attempt",
+                "priority",
+                "created",
+                "last error",
+            ]);
             for job in &jobs {
                 t.add_row(vec![
                     job.id.clone(),
@@ -74,12 +83,20 @@ pub async fn run(command: &JobsCommand, store: &dyn Store, json: bool) -> Result
 
 async fn show(store: &dyn Store, id: &str, json: bool) -> Result<()> {
     let Some(job) = store.get_job(id).await.context("reading the job")? else {
-        if store.get_dead(id).await.context("reading the dead-letter table")?.is_some() {
+        if store
+            .get_dead(id)
+            .await
+            .context("reading the dead-letter table")?
+            .is_some()
+        {
             bail!("job {id} is dead-lettered: see `jobhost dlq show {id}`");
         }
         bail!("no job with id {id}: `jobhost jobs list` shows the ids");
     };
-    let attempts = store.job_attempts(id).await.context("reading the job's attempts")?;
+    let attempts = store
+        .job_attempts(id)
+        .await
+        .context("reading the job's attempts")?;
     if json {
         return print_json(&serde_json::json!({ "job": job, "attempts": attempts }));
     }
@@ -90,17 +107,29 @@ async fn show(store: &dyn Store, id: &str, json: bool) -> Result<()> {
         ("queue", job.queue.clone()),
         ("status", job.status.as_str().to_string()),
         ("priority", job.priority.to_string()),
-        ("attempt", format!("{} of {}", job.attempt, job.max_attempts)),
+        (
+            "attempt",
+            format!("{} of {}", job.attempt, job.max_attempts),
+        ),
         ("created", time(job.created_at)),
         ("run at", time(job.run_at)),
         ("started", time_opt(job.started_at)),
         ("finished", time_opt(job.finished_at)),
         ("fuel used", job.fuel_used.to_string()),
-        ("plugin digest", job.plugin_digest.clone().unwrap_or_else(|| "-".into())),
-        ("parent", job.parent_id.clone().unwrap_or_else(|| "-".into())),
+        (
+            "plugin digest",
+            job.plugin_digest.clone().unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "parent",
+            job.parent_id.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("payload", job.payload.clone()),
         ("result", job.result.clone().unwrap_or_else(|| "-".into())),
-        ("last error", job.last_error.clone().unwrap_or_else(|| "-".into())),
+        (
+            "last error",
+            job.last_error.clone().unwrap_or_else(|| "-".into()),
+        ),
     ];
     for (name, value) in rows {
         t.add_row(vec![name.to_string(), value]);

@@ -36,7 +36,12 @@ pub struct Cli {
     pub cache_dir: PathBuf,
     /// SQLite durability: `normal` (the default) loses nothing on a process crash but may
     /// lose the last commits on a power loss; `full` survives power loss, slower.
-    #[arg(long, global = true, env = "JOBHOST_SQLITE_SYNCHRONOUS", default_value = "normal")]
+    #[arg(
+        long,
+        global = true,
+        env = "JOBHOST_SQLITE_SYNCHRONOUS",
+        default_value = "normal"
+    )]
     pub sqlite_synchronous: Synchronous,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -106,7 +111,8 @@ pub fn init_logging() {
     let filter = EnvFilter::try_from_env("JOBHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if std::env::var("JOBHOST_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {

@@ -3,7 +3,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use jobhost_store::{Micros, now_micros};
+use jobhost_store::Micros;
 use serde::Serialize;
 
 pub fn table(header: &[&str]) -> Table {
@@ -33,10 +33,6 @@ pub fn span(micros: Micros) -> String {
         return format!("{}ms", micros.max(0) / 1_000);
     }
     humantime::format_duration(d).to_string()
-}
-
-pub fn age(micros: Micros) -> String {
-    span(now_micros() - micros)
 }
 
 /// Cuts long text (payloads, errors) for a table cell.

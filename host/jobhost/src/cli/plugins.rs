@@ -34,7 +34,9 @@ pub async fn run(command: &PluginsCommand, cli: &Cli) -> Result<ExitCode> {
     let failures: Vec<(String, String)> = events
         .into_iter()
         .filter_map(|e| match e {
-            RegistryEvent::Failed { file_name, error, .. } => Some((file_name, error)),
+            RegistryEvent::Failed {
+                file_name, error, ..
+            } => Some((file_name, error)),
             _ => None,
         })
         .collect();
@@ -78,5 +80,9 @@ pub async fn run(command: &PluginsCommand, cli: &Cli) -> Result<ExitCode> {
             eprintln!("not loadable: {file}: {error}");
         }
     }
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -8,7 +8,10 @@ use jobhost_store::{Store, now_micros};
 use super::output::{print_json, span, table};
 
 pub async fn run(store: &dyn Store, json: bool) -> Result<ExitCode> {
-    let stats = store.stats(now_micros()).await.context("reading queue stats")?;
+    let stats = store
+        .stats(now_micros())
+        .await
+        .context("reading queue stats")?;
     if json {
         print_json(&stats)?;
         return Ok(ExitCode::SUCCESS);
@@ -22,8 +25,14 @@ pub async fn run(store: &dyn Store, json: bool) -> Result<ExitCode> {
         ("cancelled", stats.cancelled.to_string()),
         ("dead letters", stats.dead.to_string()),
         ("dead letters unreviewed", stats.dead_unreviewed.to_string()),
-        ("completed in the last hour", stats.completed_last_hour.to_string()),
-        ("failed attempts in the last hour", stats.failed_last_hour.to_string()),
+        (
+            "completed in the last hour",
+            stats.completed_last_hour.to_string(),
+        ),
+        (
+            "failed attempts in the last hour",
+            stats.failed_last_hour.to_string(),
+        ),
         (
             "oldest pending job waiting",
             stats.oldest_pending_age.map_or("-".into(), span),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use jobhost_store::{Micros, RescueParams, Store, WorkerInfo, now_micros};
+use jobhost_store::{Micros, RescueParams, Store, StoreError, WorkerInfo, now_micros};
 use tracing::{info, warn};
 
 pub fn this_worker() -> WorkerInfo {
@@ -49,7 +49,10 @@ pub async fn rescue(store: &dyn Store, me: &WorkerInfo, stale_after: Duration) -
         dead_workers: dead_local_workers(store, me).await?,
         stale_before: now - micros(stale_after),
     };
-    let report = store.rescue(&params).await.context("rescuing jobs of dead daemons")?;
+    let report = store
+        .rescue(&params)
+        .await
+        .context("rescuing jobs of dead daemons")?;
     if !report.workers_removed.is_empty() {
         info!(
             workers = ?report.workers_removed,
@@ -71,9 +74,25 @@ pub async fn run(
     let mut ticker = tokio::time::interval(heartbeat_interval);
     loop {
         ticker.tick().await;
-        if let Err(e) = store.heartbeat_worker(&me.id, now_micros()).await {
-            warn!("could not record the heartbeat: {e}");
-            continue;
+        match store.heartbeat_worker(&me.id, now_micros()).await {
+            Ok(()) => {}
+            // Another daemon took this one for dead (it was silent too long, say while
+            // the machine was suspended) and rescued its jobs: register again, or this
+            // daemon's new claims would look orphaned too.
+            Err(StoreError::NotFound { .. }) => {
+                warn!("this daemon was taken for dead; registering again");
+                let again = WorkerInfo {
+                    heartbeat_at: now_micros(),
+                    ..me.clone()
+                };
+                if let Err(e) = store.register_worker(&again).await {
+                    warn!("could not register again: {e}");
+                }
+            }
+            Err(e) => {
+                warn!("could not record the heartbeat: {e}");
+                continue;
+            }
         }
         if let Err(e) = rescue(store.as_ref(), &me, stale_after).await {
             warn!("{e:#}");

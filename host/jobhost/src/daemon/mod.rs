@@ -14,4 +14,4 @@ mod serve;
 mod signal;
 mod wake;
 
-pub use serve::{Daemon, serve};
+pub use serve::{Daemon, open_store, serve};

@@ -72,7 +72,10 @@ pub async fn record(store: &dyn Store, event: &RegistryEvent) {
     if let Some(record) = log_event(event)
         && let Err(e) = store.record_plugin(&record).await
     {
-        error!("could not record plugin {} in the database: {e}", record.file);
+        error!(
+            "could not record plugin {} in the database: {e}",
+            record.file
+        );
     }
 }
 

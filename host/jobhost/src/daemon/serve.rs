@@ -43,11 +43,17 @@ impl Daemon {
         config.validate().context("invalid configuration")?;
         let store = open_store(&config).await?;
         let worker = liveness::this_worker();
-        store.register_worker(&worker).await.context("registering this daemon")?;
+        store
+            .register_worker(&worker)
+            .await
+            .context("registering this daemon")?;
         liveness::rescue(store.as_ref(), &worker, config.stale_after).await?;
 
         std::fs::create_dir_all(&config.plugins_dir).with_context(|| {
-            format!("creating the plugins directory {}", config.plugins_dir.display())
+            format!(
+                "creating the plugins directory {}",
+                config.plugins_dir.display()
+            )
         })?;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(config.cache_dir.clone()),
@@ -58,8 +64,8 @@ impl Daemon {
         .context("starting the WebAssembly runtime")?;
         let registry = Arc::new(Registry::new(runtime.clone(), config.plugins_dir.clone()));
         plugins::load_all(store.as_ref(), registry.clone()).await;
-        let plugin_watcher = plugins::watch(store.clone(), &registry)
-            .context("watching the plugins directory")?;
+        let plugin_watcher =
+            plugins::watch(store.clone(), &registry).context("watching the plugins directory")?;
 
         let wake = Arc::new(Notify::new());
         let db_watcher = match store.change_file() {

@@ -57,7 +57,10 @@ mod tests {
         for attempt in 1..=10 {
             for _ in 0..200 {
                 let d = b.delay(attempt);
-                assert!(d >= b.ceiling(attempt) / 2 && d <= b.ceiling(attempt), "{d:?}");
+                assert!(
+                    d >= b.ceiling(attempt) / 2 && d <= b.ceiling(attempt),
+                    "{d:?}"
+                );
             }
         }
     }

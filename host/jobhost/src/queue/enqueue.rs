@@ -53,8 +53,8 @@ impl EnqueueRequest {
         if !is_valid_name(&queue) {
             return Err(EnqueueError::BadQueue(queue));
         }
-        let payload: Value =
-            serde_json::from_str(&self.payload).map_err(|e| EnqueueError::NotJson(e.to_string()))?;
+        let payload: Value = serde_json::from_str(&self.payload)
+            .map_err(|e| EnqueueError::NotJson(e.to_string()))?;
         if let Some(schema) = schema {
             schema
                 .validate(&payload)
@@ -110,7 +110,11 @@ impl PayloadSchema {
             .take(5)
             .map(|e| {
                 let path = e.instance_path.to_string();
-                let field = if path.is_empty() { "(root)".to_string() } else { path };
+                let field = if path.is_empty() {
+                    "(root)".to_string()
+                } else {
+                    path
+                };
                 format!("field `{field}`: {e}")
             })
             .collect();
@@ -139,7 +143,9 @@ mod tests {
 
     #[test]
     fn defaults_are_applied() {
-        let job = request(r#"{"to":"a@b"}"#).into_new_job(None, 5, 100).unwrap();
+        let job = request(r#"{"to":"a@b"}"#)
+            .into_new_job(None, 5, 100)
+            .unwrap();
         assert_eq!(job.queue, "default");
         assert_eq!(job.max_attempts, 5);
         assert_eq!(job.run_at, 100);
@@ -173,7 +179,10 @@ mod tests {
         ));
         let mut r = request("{}");
         r.job_type = "send email".into();
-        assert!(matches!(r.into_new_job(None, 5, 0), Err(EnqueueError::BadJobType(_))));
+        assert!(matches!(
+            r.into_new_job(None, 5, 0),
+            Err(EnqueueError::BadJobType(_))
+        ));
         let mut r = request("{}");
         r.max_attempts = Some(0);
         assert_eq!(r.into_new_job(None, 5, 0), Err(EnqueueError::NoAttempts));

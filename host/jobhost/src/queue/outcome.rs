@@ -1,7 +1,9 @@
 //! What an attempt's end does to its job. This is the one place that decides between
 //! completing, retrying later, dead-lettering (and with which reason) and putting back.
 
-use jobhost_store::{AttemptRecord, ClaimedJob, DeadReason, Micros, NewJob, SettleAction, Settlement};
+use jobhost_store::{
+    AttemptRecord, ClaimedJob, DeadReason, Micros, NewJob, SettleAction, Settlement,
+};
 
 use super::Backoff;
 
@@ -137,19 +139,31 @@ mod tests {
 
     #[test]
     fn a_retryable_failure_with_attempts_left_is_retried_after_the_backoff() {
-        let s = settlement_for(&job(2, 3), facts(), retryable(DeadReason::Crashed), &BACKOFF);
+        let s = settlement_for(
+            &job(2, 3),
+            facts(),
+            retryable(DeadReason::Crashed),
+            &BACKOFF,
+        );
         let SettleAction::Retry { run_at, error } = s.action else {
             panic!("expected a retry, got {:?}", s.action);
         };
         assert_eq!(error, "boom");
-        assert!((2_000 + 1_000_000..=2_000 + 2_000_000).contains(&run_at), "{run_at}");
+        assert!(
+            (2_000 + 1_000_000..=2_000 + 2_000_000).contains(&run_at),
+            "{run_at}"
+        );
         assert_eq!(s.record.outcome, "crashed");
         assert_eq!(s.record.fuel_used, 7);
     }
 
     #[test]
     fn the_last_attempt_dead_letters_with_the_failures_own_reason() {
-        for reason in [DeadReason::MaxRetriesExceeded, DeadReason::Timeout, DeadReason::OutOfMemory] {
+        for reason in [
+            DeadReason::MaxRetriesExceeded,
+            DeadReason::Timeout,
+            DeadReason::OutOfMemory,
+        ] {
             let s = settlement_for(&job(3, 3), facts(), retryable(reason), &BACKOFF);
             assert_eq!(
                 s.action,

@@ -44,7 +44,12 @@ pub(super) fn spawn(
 
 fn put_back(ctx: &PoolContext, job: &ClaimedJob) -> Settlement {
     let now = now_micros();
-    settlement_for(job, facts(ctx, now, now, 0, None), AttemptResult::Interrupted, &ctx.backoff())
+    settlement_for(
+        job,
+        facts(ctx, now, now, 0, None),
+        AttemptResult::Interrupted,
+        &ctx.backoff(),
+    )
 }
 
 fn facts(
@@ -75,7 +80,12 @@ fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settleme
                 job.job_type
             ),
         };
-        return settlement_for(job, facts(ctx, started_at, now_micros(), 0, None), result, &ctx.backoff());
+        return settlement_for(
+            job,
+            facts(ctx, started_at, now_micros(), 0, None),
+            result,
+            &ctx.backoff(),
+        );
     };
     let digest = Some(plugin.digest().to_string());
     let _span = info_span!("attempt", job_id = %job.id, job_type = %job.job_type,
@@ -87,7 +97,12 @@ fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settleme
             reason: DeadReason::InvalidArguments,
             error: problem,
         };
-        return settlement_for(job, facts(ctx, started_at, now_micros(), 0, digest), result, &ctx.backoff());
+        return settlement_for(
+            job,
+            facts(ctx, started_at, now_micros(), 0, digest),
+            result,
+            &ctx.backoff(),
+        );
     }
 
     let input = JobInput {
@@ -100,7 +115,8 @@ fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settleme
     let attempt = ctx.runtime.run(&plugin, &input, cancel);
     let finished_at = now_micros();
     let result = match attempt.outcome {
-        Outcome::Completed(result) => match followup_jobs(ctx, job, attempt.followups, finished_at) {
+        Outcome::Completed(result) => match followup_jobs(ctx, job, attempt.followups, finished_at)
+        {
             Ok(followups) => AttemptResult::Completed { result, followups },
             Err(error) => AttemptResult::Permanent {
                 reason: DeadReason::PermanentFailure,

@@ -25,7 +25,7 @@ impl Handler for SendEmail {
             "type": "object",
             "required": ["to", "subject"],
             "properties": {
-                "to": { "type": "string", "pattern": "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" },
+                "to": { "type": "string", "pattern": "^[^@ ]+@[^@ ]+\\.[^@ ]+$" },
                 "subject": { "type": "string", "minLength": 1 },
                 "body": { "type": "string" }
             },

@@ -1,0 +1,234 @@
+//! The SQLite backend: one database file in WAL mode, a small connection pool, and
+//! every write in a `BEGIN IMMEDIATE` transaction, so a writer waits its turn (up to the
+//! busy timeout) instead of failing when the daemon and the CLI write at once.
+//!
+//! - `jobs.rs`: the hot path — enqueue, claim, settle, rescue.
+//! - `admin.rs`: reads and operator actions — lists, dead letters, stats, workers, plugins.
+//! - `rows.rs`: turning rows into model values.
+
+mod admin;
+mod jobs;
+mod rows;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::error::{StoreError, db};
+use crate::model::*;
+use crate::{ConnectOptions, Result, Store};
+
+/// How long a writer waits for another one before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_MAX_CONNECTIONS: u32 = 4;
+
+/// SQLite's `synchronous` setting, in WAL mode. Whatever the setting, a committed
+/// transaction survives the crash of any process. What a power loss (or an OS crash)
+/// can cost differs:
+/// - `Off`: the database may be corrupted.
+/// - `Normal` (the default): the database stays consistent, but the transactions
+///   committed since the last checkpoint's sync may be rolled back: the newest jobs
+///   enqueued, and the newest outcomes (whose jobs would then run again).
+/// - `Full` and `Extra`: nothing committed is lost; every commit waits for a sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    Off,
+    #[default]
+    Normal,
+    Full,
+    Extra,
+}
+
+impl FromStr for Synchronous {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Ok(Synchronous::Off),
+            "normal" => Ok(Synchronous::Normal),
+            "full" => Ok(Synchronous::Full),
+            "extra" => Ok(Synchronous::Extra),
+            _ => Err(format!("{s:?} is not one of off, normal, full, extra")),
+        }
+    }
+}
+
+impl fmt::Display for Synchronous {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Synchronous::Off => "off",
+            Synchronous::Normal => "normal",
+            Synchronous::Full => "full",
+            Synchronous::Extra => "extra",
+        })
+    }
+}
+
+impl From<Synchronous> for SqliteSynchronous {
+    fn from(s: Synchronous) -> Self {
+        match s {
+            Synchronous::Off => SqliteSynchronous::Off,
+            Synchronous::Normal => SqliteSynchronous::Normal,
+            Synchronous::Full => SqliteSynchronous::Full,
+            Synchronous::Extra => SqliteSynchronous::Extra,
+        }
+    }
+}
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// The file a URL names: `sqlite://PATH`, `sqlite:PATH`, or a bare path.
+fn path_of(url: &str) -> Result<PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::InvalidUrl {
+            url: url.to_string(),
+            reason: "name a database file, e.g. sqlite://jobhost.db".into(),
+        });
+    }
+    Ok(PathBuf::from(path))
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str, options: &ConnectOptions) -> Result<SqliteStore> {
+        let path = path_of(url)?;
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(options.sqlite_synchronous.into())
+            .busy_timeout(BUSY_TIMEOUT)
+            .statement_cache_capacity(256);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
+            .connect_with(connect)
+            .await
+            .map_err(db("opening the SQLite database"))?;
+        Ok(SqliteStore { pool, path })
+    }
+
+    /// A write transaction that holds the write lock from its first statement.
+    async fn write(&self, context: &'static str) -> Result<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db(context))
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, new_jobs: &[NewJob]) -> Result<()> {
+        let mut tx = self.write("enqueueing jobs").await?;
+        jobs::insert_jobs(&mut tx, new_jobs).await?;
+        tx.commit().await.map_err(db("committing enqueued jobs"))
+    }
+
+    async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
+        let mut tx = self.write("claiming jobs").await?;
+        let claimed = jobs::claim(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a claim"))?;
+        Ok(claimed)
+    }
+
+    async fn settle(&self, batch: &[Settlement]) -> Result<SettleReport> {
+        let mut tx = self.write("settling attempts").await?;
+        let report = jobs::settle(&mut tx, batch).await?;
+        tx.commit().await.map_err(db("committing settlements"))?;
+        Ok(report)
+    }
+
+    async fn rescue(&self, params: &RescueParams) -> Result<RescueReport> {
+        let mut tx = self.write("rescuing jobs").await?;
+        let report = jobs::rescue(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a rescue"))?;
+        Ok(report)
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        admin::get_job(&self.pool, id).await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        admin::list_jobs(&self.pool, filter).await
+    }
+
+    async fn job_attempts(&self, job_id: &str) -> Result<Vec<AttemptRecord>> {
+        admin::job_attempts(&self.pool, job_id).await
+    }
+
+    async fn get_dead(&self, id: &str) -> Result<Option<DeadJob>> {
+        admin::get_dead(&self.pool, id).await
+    }
+
+    async fn list_dead(&self, filter: &DeadFilter) -> Result<Vec<DeadJob>> {
+        admin::list_dead(&self.pool, filter).await
+    }
+
+    async fn replay_dead(&self, params: &ReplayParams) -> Result<()> {
+        let mut tx = self.write("replaying a dead letter").await?;
+        admin::replay_dead(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a replay"))
+    }
+
+    async fn stats(&self, now: Micros) -> Result<Stats> {
+        admin::stats(&self.pool, now).await
+    }
+
+    async fn register_worker(&self, worker: &WorkerInfo) -> Result<()> {
+        admin::register_worker(&self.pool, worker).await
+    }
+
+    async fn heartbeat_worker(&self, worker_id: &str, now: Micros) -> Result<()> {
+        admin::heartbeat_worker(&self.pool, worker_id, now).await
+    }
+
+    async fn remove_worker(&self, worker_id: &str) -> Result<()> {
+        admin::remove_worker(&self.pool, worker_id).await
+    }
+
+    async fn list_workers(&self) -> Result<Vec<WorkerInfo>> {
+        admin::list_workers(&self.pool).await
+    }
+
+    async fn record_plugin(&self, plugin: &PluginRecord) -> Result<()> {
+        let mut tx = self.write("recording a plugin").await?;
+        admin::record_plugin(&mut tx, plugin).await?;
+        tx.commit().await.map_err(db("committing a plugin record"))
+    }
+
+    async fn job_type(&self, name: &str) -> Result<Option<JobTypeRecord>> {
+        admin::job_type(&self.pool, name).await
+    }
+
+    async fn list_plugins(&self) -> Result<Vec<PluginRecord>> {
+        admin::list_plugins(&self.pool).await
+    }
+
+    fn change_file(&self) -> Option<PathBuf> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        Some(PathBuf::from(wal))
+    }
+}
