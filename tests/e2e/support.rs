@@ -135,17 +135,35 @@ impl World {
             })
             .count();
         let log = self.dir.path().join(format!("daemon-{index}.log"));
+        let mut args: Vec<&str> = vec!["serve"];
+        for (flag, default) in [("--poll-interval", "50ms"), ("--grace", "5s")] {
+            if !serve_args.contains(&flag) {
+                args.extend([flag, default]);
+            }
+        }
+        args.extend_from_slice(serve_args);
         let child = self
             .command()
-            .arg("serve")
-            .args(["--poll-interval", "50ms", "--grace", "5s"])
-            .args(serve_args)
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .expect("starting jobhost serve");
-        let daemon = Daemon { child, log };
-        daemon.wait_for_log("daemon ready", Duration::from_secs(60));
+        let mut daemon = Daemon { child, log };
+        let start = Instant::now();
+        while !daemon.log_text().contains("daemon ready") {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!(
+                    "jobhost serve exited ({status}) before it was ready:\n{}",
+                    daemon.log_text()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "jobhost serve not ready after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         daemon
     }
 }
