@@ -1,0 +1,488 @@
+//! The store's conformance suite: what every backend must do. Each test gets a fresh
+//! database and talks to it only through the `Store` trait, so a second backend runs the
+//! same suite by adding its own `fresh_store`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use jobhost_store::*;
+
+/// A fresh SQLite file in a temp dir, migrated. The dir lives as long as the guard.
+async fn fresh_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = connect(&url, &ConnectOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+const T0: Micros = 1_000_000_000;
+
+fn job(id: &str, priority: i32, created_at: Micros) -> NewJob {
+    NewJob {
+        id: id.into(),
+        job_type: "echo".into(),
+        queue: DEFAULT_QUEUE.into(),
+        payload: format!(r#"{{"id":"{id}"}}"#),
+        priority,
+        max_attempts: 3,
+        run_at: created_at,
+        created_at,
+        parent_id: None,
+    }
+}
+
+async fn claim(store: &dyn Store, worker: &str, limit: u32, now: Micros) -> Vec<ClaimedJob> {
+    store
+        .claim(&ClaimParams {
+            worker_id: worker.into(),
+            limit,
+            now,
+        })
+        .await
+        .unwrap()
+}
+
+async fn register(store: &dyn Store, id: &str, heartbeat_at: Micros) {
+    store
+        .register_worker(&WorkerInfo {
+            id: id.into(),
+            host: "test-host".into(),
+            pid: 1,
+            started_at: heartbeat_at,
+            heartbeat_at,
+        })
+        .await
+        .unwrap();
+}
+
+fn settlement(job: &ClaimedJob, worker: &str, action: SettleAction) -> Settlement {
+    let outcome = match &action {
+        SettleAction::Complete { .. } => "completed",
+        SettleAction::Retry { .. } => "retry",
+        SettleAction::DeadLetter { reason, .. } => reason.as_str(),
+        SettleAction::Release => "interrupted",
+    };
+    Settlement {
+        record: AttemptRecord {
+            job_id: job.id.clone(),
+            attempt: job.attempt,
+            worker_id: worker.into(),
+            started_at: T0 + 10,
+            finished_at: T0 + 20,
+            outcome: outcome.into(),
+            error: None,
+            fuel_used: 100,
+            plugin_digest: Some("digest".into()),
+        },
+        action,
+    }
+}
+
+fn ids(jobs: &[ClaimedJob]) -> Vec<&str> {
+    jobs.iter().map(|j| j.id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn claims_by_priority_then_age_and_never_before_run_at() {
+    let (store, _dir) = fresh_store().await;
+    let mut later = job("later", 100, T0);
+    later.run_at = T0 + 1_000_000;
+    store
+        .enqueue(&[
+            job("old-low", -10, T0),
+            job("new-high", 10, T0 + 2),
+            job("old-high", 10, T0 + 1),
+            later,
+        ])
+        .await
+        .unwrap();
+    let claimed = claim(store.as_ref(), "w1", 10, T0 + 100).await;
+    assert_eq!(ids(&claimed), ["old-high", "new-high", "old-low"]);
+    assert!(claimed.iter().all(|j| j.attempt == 1));
+    assert!(claim(store.as_ref(), "w1", 10, T0 + 100).await.is_empty());
+    assert_eq!(
+        ids(&claim(store.as_ref(), "w1", 10, T0 + 1_000_000).await),
+        ["later"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_never_hand_out_a_job_twice() {
+    let (store, _dir) = fresh_store().await;
+    let jobs: Vec<NewJob> = (0..400)
+        .map(|n| job(&format!("j{n:03}"), 0, T0 + n))
+        .collect();
+    store.enqueue(&jobs).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = claim(store.as_ref(), &format!("w{w}"), 7, T0 + 1_000).await;
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 400, "every job claimed");
+    assert_eq!(unique.len(), 400, "no job claimed twice");
+}
+
+#[tokio::test]
+async fn completing_stores_the_result_and_inserts_follow_ups_with_it() {
+    let (store, _dir) = fresh_store().await;
+    store.enqueue(&[job("parent", 0, T0)]).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 1, T0).await;
+    assert!(store.get_job("child").await.unwrap().is_none());
+    let mut child = job("child", 0, T0 + 5);
+    child.parent_id = Some("parent".into());
+    let complete = SettleAction::Complete {
+        result: r#"{"ok":true}"#.into(),
+        followups: vec![child],
+    };
+    let report = store
+        .settle(&[settlement(&claimed[0], "w1", complete)])
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        SettleReport {
+            applied: 1,
+            stale: 0
+        }
+    );
+
+    let parent = store.get_job("parent").await.unwrap().unwrap();
+    assert_eq!(parent.status, JobStatus::Completed);
+    assert_eq!(parent.result.as_deref(), Some(r#"{"ok":true}"#));
+    assert_eq!(parent.fuel_used, 100);
+    assert_eq!(parent.finished_at, Some(T0 + 20));
+    assert_eq!(parent.locked_by, None);
+    let child = store.get_job("child").await.unwrap().unwrap();
+    assert_eq!(
+        (child.status, child.parent_id.as_deref()),
+        (JobStatus::Pending, Some("parent"))
+    );
+    assert_eq!(store.job_attempts("parent").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_waits_until_its_run_at_and_keeps_the_error() {
+    let (store, _dir) = fresh_store().await;
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 1, T0).await;
+    let retry = SettleAction::Retry {
+        error: "busy".into(),
+        run_at: T0 + 5_000,
+    };
+    store
+        .settle(&[settlement(&claimed[0], "w1", retry)])
+        .await
+        .unwrap();
+    let stored = store.get_job("j").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.attempt), (JobStatus::Pending, 1));
+    assert_eq!(stored.last_error.as_deref(), Some("busy"));
+    assert!(claim(store.as_ref(), "w1", 1, T0 + 4_999).await.is_empty());
+    let again = claim(store.as_ref(), "w1", 1, T0 + 5_000).await;
+    assert_eq!(again[0].attempt, 2);
+}
+
+#[tokio::test]
+async fn a_dead_letter_leaves_jobs_with_everything_kept() {
+    let (store, _dir) = fresh_store().await;
+    let mut new = job("j", 7, T0);
+    new.queue = "mail".into();
+    store.enqueue(&[new]).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 1, T0).await;
+    let dead = SettleAction::DeadLetter {
+        reason: DeadReason::OutOfMemory,
+        error: "hit the cap".into(),
+    };
+    store
+        .settle(&[settlement(&claimed[0], "w1", dead)])
+        .await
+        .unwrap();
+    assert!(store.get_job("j").await.unwrap().is_none());
+    let row = store.get_dead("j").await.unwrap().unwrap();
+    assert_eq!(row.reason, DeadReason::OutOfMemory);
+    assert_eq!(
+        (row.queue.as_str(), row.priority, row.attempts),
+        ("mail", 7, 1)
+    );
+    assert_eq!(row.last_error, "hit the cap");
+    assert_eq!(row.plugin_digest.as_deref(), Some("digest"));
+    assert_eq!(
+        (row.fuel_used, row.failed_at, row.created_at),
+        (100, T0 + 20, T0)
+    );
+    assert_eq!(store.job_attempts("j").await.unwrap()[0].job_id, "j");
+    let listed = store
+        .list_dead(&DeadFilter {
+            reason: Some(DeadReason::OutOfMemory),
+            ..DeadFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test]
+async fn a_release_gives_the_attempt_back_and_records_nothing() {
+    let (store, _dir) = fresh_store().await;
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 1, T0).await;
+    store
+        .settle(&[settlement(&claimed[0], "w1", SettleAction::Release)])
+        .await
+        .unwrap();
+    let stored = store.get_job("j").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.attempt), (JobStatus::Pending, 0));
+    assert!(store.job_attempts("j").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rescued_job_cannot_be_settled_by_its_old_worker() {
+    let (store, _dir) = fresh_store().await;
+    register(store.as_ref(), "old", T0).await;
+    register(store.as_ref(), "new", T0).await;
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    let first = claim(store.as_ref(), "old", 1, T0).await;
+    let report = store
+        .rescue(&RescueParams {
+            now: T0 + 1,
+            dead_workers: vec!["old".into()],
+            stale_before: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.requeued, ["j"]);
+    assert_eq!(report.workers_removed, ["old"]);
+    let second = claim(store.as_ref(), "new", 1, T0 + 2).await;
+    assert_eq!(second[0].attempt, 2);
+
+    let done = |result: &str| SettleAction::Complete {
+        result: result.into(),
+        followups: vec![],
+    };
+    let stale = store
+        .settle(&[settlement(&first[0], "old", done("old"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        stale,
+        SettleReport {
+            applied: 0,
+            stale: 1
+        }
+    );
+    store
+        .settle(&[settlement(&second[0], "new", done("new"))])
+        .await
+        .unwrap();
+    let stored = store.get_job("j").await.unwrap().unwrap();
+    assert_eq!(stored.result.as_deref(), Some("new"));
+    let outcomes: Vec<String> = store
+        .job_attempts("j")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, ["rescued", "completed"]);
+}
+
+#[tokio::test]
+async fn rescue_takes_silent_workers_and_dead_letters_jobs_without_attempts_left() {
+    let (store, _dir) = fresh_store().await;
+    register(store.as_ref(), "silent", T0).await;
+    register(store.as_ref(), "alive", T0 + 1_000).await;
+    let mut last_try = job("last-try", 0, T0);
+    last_try.max_attempts = 1;
+    store
+        .enqueue(&[
+            last_try,
+            job("more-tries", 0, T0 + 1),
+            job("alive-job", 0, T0 + 2),
+        ])
+        .await
+        .unwrap();
+    claim(store.as_ref(), "silent", 2, T0 + 10).await;
+    claim(store.as_ref(), "alive", 1, T0 + 10).await;
+
+    let report = store
+        .rescue(&RescueParams {
+            now: T0 + 2_000,
+            dead_workers: vec![],
+            stale_before: T0 + 500,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.workers_removed, ["silent"]);
+    assert_eq!(report.requeued, ["more-tries"]);
+    assert_eq!(report.dead_lettered, ["last-try"]);
+    let dead = store.get_dead("last-try").await.unwrap().unwrap();
+    assert_eq!(dead.reason, DeadReason::MaxRetriesExceeded);
+    let alive = store.get_job("alive-job").await.unwrap().unwrap();
+    assert_eq!(
+        alive.status,
+        JobStatus::Running,
+        "a live worker's job is left alone"
+    );
+    assert_eq!(store.list_workers().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_replay_creates_a_new_job_and_keeps_the_row() {
+    let (store, _dir) = fresh_store().await;
+    store.enqueue(&[job("j", 3, T0)]).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 1, T0).await;
+    let dead = SettleAction::DeadLetter {
+        reason: DeadReason::PermanentFailure,
+        error: "bug".into(),
+    };
+    store
+        .settle(&[settlement(&claimed[0], "w1", dead)])
+        .await
+        .unwrap();
+    let replay = ReplayParams {
+        dead_id: "j".into(),
+        new_job_id: "j2".into(),
+        now: T0 + 100,
+        max_attempts: Some(9),
+        queue: None,
+        priority: None,
+    };
+    store.replay_dead(&replay).await.unwrap();
+    let new = store.get_job("j2").await.unwrap().unwrap();
+    assert_eq!(
+        (new.status, new.attempt, new.max_attempts, new.priority),
+        (JobStatus::Pending, 0, 9, 3)
+    );
+    assert_eq!(new.payload, r#"{"id":"j"}"#);
+    let row = store.get_dead("j").await.unwrap().unwrap();
+    assert_eq!(
+        (row.resurrection_count, row.replayed_job_id.as_deref()),
+        (1, Some("j2"))
+    );
+
+    let missing = ReplayParams {
+        dead_id: "nope".into(),
+        ..replay
+    };
+    assert!(matches!(
+        store.replay_dead(&missing).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn stats_count_every_state() {
+    let (store, _dir) = fresh_store().await;
+    let mut scheduled = job("scheduled", 0, T0);
+    scheduled.run_at = T0 + 10_000_000;
+    store
+        .enqueue(&[
+            job("a", 0, T0),
+            job("b", 0, T0),
+            job("c", 0, T0),
+            job("d", 0, T0),
+            scheduled,
+        ])
+        .await
+        .unwrap();
+    let claimed = claim(store.as_ref(), "w1", 3, T0 + 1).await;
+    let complete = SettleAction::Complete {
+        result: "null".into(),
+        followups: vec![],
+    };
+    let dead = SettleAction::DeadLetter {
+        reason: DeadReason::Crashed,
+        error: "trap".into(),
+    };
+    store
+        .settle(&[
+            settlement(&claimed[0], "w1", complete),
+            settlement(&claimed[1], "w1", dead),
+        ])
+        .await
+        .unwrap();
+    let stats = store.stats(T0 + 1_000).await.unwrap();
+    assert_eq!(
+        (
+            stats.pending,
+            stats.scheduled,
+            stats.running,
+            stats.completed,
+            stats.dead
+        ),
+        (1, 1, 1, 1, 1)
+    );
+    assert_eq!((stats.completed_last_hour, stats.failed_last_hour), (1, 1));
+    assert_eq!(stats.oldest_pending_age, Some(1_000));
+    assert_eq!(stats.by_type.len(), 1);
+    assert_eq!(
+        stats.by_type[0].pending, 2,
+        "pending by type counts scheduled jobs too"
+    );
+}
+
+#[tokio::test]
+async fn plugin_records_keep_history_and_the_newest_job_type_wins() {
+    let (store, _dir) = fresh_store().await;
+    let record = |digest: &str, loaded_at: Micros, schema: &str| PluginRecord {
+        digest: digest.into(),
+        file: "send_email.wasm".into(),
+        name: "send_email".into(),
+        version: "1".into(),
+        loaded_at,
+        error: None,
+        job_types: vec![JobTypeRecord {
+            name: "send_email".into(),
+            plugin_digest: digest.into(),
+            payload_schema: Some(schema.into()),
+            max_attempts: Some(4),
+        }],
+    };
+    store.record_plugin(&record("v1", T0, "{}")).await.unwrap();
+    store
+        .record_plugin(&record("v2", T0 + 1, r#"{"type":"object"}"#))
+        .await
+        .unwrap();
+    let newest = store.job_type("send_email").await.unwrap().unwrap();
+    assert_eq!(newest.plugin_digest, "v2");
+    assert_eq!(
+        newest.payload_schema.as_deref(),
+        Some(r#"{"type":"object"}"#)
+    );
+    assert_eq!(newest.max_attempts, Some(4));
+    assert!(store.job_type("unknown").await.unwrap().is_none());
+    let history = store.list_plugins().await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|p| p.digest.as_str())
+            .collect::<Vec<_>>(),
+        ["v2", "v1"]
+    );
+}
+
+#[tokio::test]
+async fn a_heartbeat_for_an_unknown_worker_says_so() {
+    let (store, _dir) = fresh_store().await;
+    register(store.as_ref(), "w1", T0).await;
+    store.heartbeat_worker("w1", T0 + 5).await.unwrap();
+    assert_eq!(store.list_workers().await.unwrap()[0].heartbeat_at, T0 + 5);
+    assert!(matches!(
+        store.heartbeat_worker("ghost", T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
