@@ -5,19 +5,12 @@ use std::time::Duration;
 
 use crate::support::{World, count, wait_until};
 
-/// A report over enough rows to take tens of milliseconds, so jobs are mid-attempt
+/// Reports over enough rows to take tens of milliseconds each, so jobs are mid-attempt
 /// when the daemon is stopped.
-fn slow_report(n: usize) -> String {
-    format!(r#"{{"report":"r{n}","rows":5000000}}"#)
-}
-
-#[test]
-fn kill_nine_mid_work_then_restart_and_every_job_completes() {
-    let world = World::new();
-    world.install_plugin("generate_report");
-    let daemon = world.start_daemon(&["--concurrency", "2", "--claim-batch", "10"]);
-
-    let lines: Vec<String> = (0..100).map(slow_report).collect();
+fn enqueue_slow_reports(world: &World, count: usize) {
+    let lines: Vec<String> = (0..count)
+        .map(|n| format!(r#"{{"report":"r{n}","rows":5000000}}"#))
+        .collect();
     let file = world.dir.path().join("jobs.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
     world.cli_ok(&[
@@ -26,6 +19,15 @@ fn kill_nine_mid_work_then_restart_and_every_job_completes() {
         "--from-file",
         file.to_str().unwrap(),
     ]);
+}
+
+#[test]
+fn kill_nine_mid_work_then_restart_and_every_job_completes() {
+    let world = World::new();
+    world.install_plugin("generate_report");
+    let daemon = world.start_daemon(&["--concurrency", "2", "--claim-batch", "10"]);
+
+    enqueue_slow_reports(&world, 100);
 
     wait_until("some jobs to complete", Duration::from_secs(60), || {
         count(&world.stats(), "completed") >= 5
@@ -65,15 +67,7 @@ fn sigterm_lets_running_attempts_finish_and_puts_the_rest_back() {
     let world = World::new();
     world.install_plugin("generate_report");
     let daemon = world.start_daemon(&["--concurrency", "1", "--claim-batch", "20"]);
-    let lines: Vec<String> = (0..100).map(slow_report).collect();
-    let file = world.dir.path().join("jobs.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    world.cli_ok(&[
-        "enqueue",
-        "generate_report",
-        "--from-file",
-        file.to_str().unwrap(),
-    ]);
+    enqueue_slow_reports(&world, 100);
     wait_until("some jobs to complete", Duration::from_secs(60), || {
         count(&world.stats(), "completed") >= 3
     });

@@ -15,7 +15,8 @@
 //! - `bindings.rs` + `host.rs`: the WIT bindings, and the per-attempt state with the
 //!   host functions (`log`, `enqueue`) and the memory limiter.
 //! - `plugin.rs`: [`Plugin`] and [`JobTypeSpec`] (what `describe` declared, resolved
-//!   limits, compiled payload schema); `manifest.rs`: an operator's `NAME.toml`.
+//!   limits, compiled payload schema); `manifest.rs`: an operator's `NAME.toml`;
+//!   `schema.rs`: [`PayloadSchema`], shared with the CLI's enqueue.
 //! - `run.rs`: one attempt, and how its end is classified.
 //! - `registry.rs` + `watch.rs`: the live set of plugins in a directory, hot reload.
 
@@ -30,6 +31,7 @@ mod plugin;
 mod registry;
 mod run;
 mod runtime;
+mod schema;
 mod watch;
 
 pub use config::RuntimeConfig;
@@ -39,4 +41,5 @@ pub use plugin::{JobTypeSpec, Plugin};
 pub use registry::{Registry, RegistryEvent};
 pub use run::{Attempt, CancelFlag, FollowUp, JobInput, Outcome};
 pub use runtime::Runtime;
+pub use schema::PayloadSchema;
 pub use watch::Watcher;

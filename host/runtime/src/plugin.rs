@@ -11,6 +11,7 @@ use crate::error::{LoadError, PayloadError};
 use crate::host::AttemptState;
 use crate::limits::{LimitOverrides, Limits, MAX_MEMORY_MIB};
 use crate::manifest::Manifest;
+use crate::schema::PayloadSchema;
 
 /// A loaded plugin. Cheap to clone: an attempt holds its own clone, so replacing the
 /// file does not disturb attempts already running on this version.
@@ -31,39 +32,21 @@ struct PluginInner {
 /// One job type as the plugin declared it.
 pub struct JobTypeSpec {
     pub name: String,
-    pub payload_schema: Option<Value>,
+    pub payload_schema: Option<PayloadSchema>,
     pub limits: Limits,
     pub max_attempts: Option<u32>,
-    validator: Option<jsonschema::Validator>,
 }
 
 impl JobTypeSpec {
     /// Checks a payload against the type's schema; every problem names its field.
     pub fn validate_payload(&self, payload: &Value) -> Result<(), PayloadError> {
-        let Some(validator) = &self.validator else {
+        let Some(schema) = &self.payload_schema else {
             return Ok(());
         };
-        let problems: Vec<String> = validator
-            .iter_errors(payload)
-            .take(5)
-            .map(|e| {
-                let path = e.instance_path.to_string();
-                let field = if path.is_empty() {
-                    "(root)".to_string()
-                } else {
-                    path
-                };
-                format!("field `{field}`: {e}")
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(PayloadError {
-                job_type: self.name.clone(),
-                problems: problems.join("; "),
-            })
-        }
+        schema.check(payload).map_err(|problems| PayloadError {
+            job_type: self.name.clone(),
+            problems,
+        })
     }
 }
 
@@ -71,7 +54,10 @@ impl std::fmt::Debug for JobTypeSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobTypeSpec")
             .field("name", &self.name)
-            .field("payload_schema", &self.payload_schema)
+            .field(
+                "payload_schema",
+                &self.payload_schema.as_ref().map(|s| s.schema()),
+            )
             .field("limits", &self.limits)
             .field("max_attempts", &self.max_attempts)
             .finish()
@@ -190,28 +176,18 @@ pub(crate) fn from_description(
         if overrides.max_attempts == Some(0) {
             return Err(bad(format!("job type {name:?} declares max-attempts 0")));
         }
-        let (payload_schema, validator) = match declared_type.payload_schema {
-            None => (None, None),
-            Some(text) => {
-                let schema: Value = serde_json::from_str(&text).map_err(|e| {
-                    bad(format!(
-                        "the payload schema of {name:?} is not valid JSON: {e}"
-                    ))
-                })?;
-                let validator = jsonschema::validator_for(&schema).map_err(|e| {
-                    bad(format!(
-                        "the payload schema of {name:?} is not a valid JSON Schema: {e}"
-                    ))
-                })?;
-                (Some(schema), Some(validator))
-            }
+        let payload_schema = match declared_type.payload_schema {
+            None => None,
+            Some(text) => Some(
+                PayloadSchema::parse(&text)
+                    .map_err(|e| bad(format!("the payload schema of {name:?} is {e}")))?,
+            ),
         };
         job_types.push(JobTypeSpec {
             name,
             payload_schema,
             limits,
             max_attempts: overrides.max_attempts,
-            validator,
         });
     }
     Ok(Plugin(Arc::new(PluginInner {

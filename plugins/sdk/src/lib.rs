@@ -56,10 +56,12 @@ pub fn log(level: Level, message: &str) {
     jobhost::plugin::host::log(level, message);
 }
 
+/// `log(Level::Info, message)`.
 pub fn info(message: &str) {
     log(Level::Info, message);
 }
 
+/// `log(Level::Warn, message)`.
 pub fn warn(message: &str) {
     log(Level::Warn, message);
 }

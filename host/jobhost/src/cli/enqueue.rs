@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use jobhost_runtime::{Registry, Runtime, RuntimeConfig};
+use jobhost_runtime::{PayloadSchema, Registry, Runtime, RuntimeConfig};
 use jobhost_store::{Store, now_micros};
 
 use super::Cli;
 use super::output::print_json;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
-use crate::queue::{EnqueueRequest, PayloadSchema, priority};
+use crate::queue::{EnqueueRequest, priority};
 
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
@@ -104,7 +104,7 @@ async fn job_type_facts(
     Ok(registry.get(job_type).and_then(|plugin| {
         plugin.job_type(job_type).map(|t| {
             (
-                t.payload_schema.as_ref().map(|s| s.to_string()),
+                t.payload_schema.as_ref().map(|s| s.schema().to_string()),
                 t.max_attempts,
             )
         })
@@ -126,7 +126,7 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         }
     };
     let schema = match schema {
-        Some(text) => Some(PayloadSchema::compile(&text).map_err(|e| {
+        Some(text) => Some(PayloadSchema::parse(&text).map_err(|e| {
             anyhow::anyhow!(
                 "the schema of job type {:?} is unusable: {e}",
                 args.job_type

@@ -51,7 +51,7 @@ pub async fn run(command: &PluginsCommand, cli: &Cli) -> Result<ExitCode> {
                     "file": p.file_name(), "name": p.name(), "version": p.version(),
                     "digest": p.digest(), "size_bytes": p.size_bytes(),
                     "job_types": p.job_types().iter().map(|t| json!({
-                        "name": t.name, "payload_schema": t.payload_schema, "limits": t.limits,
+                        "name": t.name, "payload_schema": t.payload_schema.as_ref().map(|s| s.schema()), "limits": t.limits,
                         "max_attempts": t.max_attempts,
                     })).collect::<Vec<_>>(),
                 })

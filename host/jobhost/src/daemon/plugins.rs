@@ -24,7 +24,7 @@ pub fn record_of(plugin: &Plugin) -> PluginRecord {
             .map(|t| JobTypeRecord {
                 name: t.name.clone(),
                 plugin_digest: plugin.digest().to_string(),
-                payload_schema: t.payload_schema.as_ref().map(|s| s.to_string()),
+                payload_schema: t.payload_schema.as_ref().map(|s| s.schema().to_string()),
                 max_attempts: t.max_attempts,
             })
             .collect(),

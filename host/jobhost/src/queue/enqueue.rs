@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use jobhost_runtime::PayloadSchema;
 use jobhost_store::{DEFAULT_QUEUE, Micros, NewJob, new_job_id};
 use serde_json::Value;
 use thiserror::Error;
@@ -57,7 +58,7 @@ impl EnqueueRequest {
             .map_err(|e| EnqueueError::NotJson(e.to_string()))?;
         if let Some(schema) = schema {
             schema
-                .validate(&payload)
+                .check(&payload)
                 .map_err(|problems| EnqueueError::SchemaMismatch {
                     job_type: self.job_type.clone(),
                     problems,
@@ -88,42 +89,6 @@ fn is_valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-/// A job type's payload schema, compiled once.
-pub struct PayloadSchema(jsonschema::Validator);
-
-impl PayloadSchema {
-    pub fn compile(schema_json: &str) -> Result<PayloadSchema, String> {
-        let schema: Value = serde_json::from_str(schema_json)
-            .map_err(|e| format!("the schema is not valid JSON: {e}"))?;
-        jsonschema::validator_for(&schema)
-            .map(PayloadSchema)
-            .map_err(|e| format!("the schema is not a valid JSON Schema: {e}"))
-    }
-
-    /// Every problem, each naming the field it is about (`/to`, or `(root)`).
-    pub fn validate(&self, payload: &Value) -> Result<(), String> {
-        let problems: Vec<String> = self
-            .0
-            .iter_errors(payload)
-            .take(5)
-            .map(|e| {
-                let path = e.instance_path.to_string();
-                let field = if path.is_empty() {
-                    "(root)".to_string()
-                } else {
-                    path
-                };
-                format!("field `{field}`: {e}")
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -162,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_schema_mismatch_names_the_field() {
-        let schema = PayloadSchema::compile(EMAIL_SCHEMA).unwrap();
+        let schema = PayloadSchema::parse(EMAIL_SCHEMA).unwrap();
         let err = request(r#"{"to":"nobody"}"#)
             .into_new_job(Some(&schema), 5, 0)
             .unwrap_err();

@@ -8,5 +8,5 @@ pub mod outcome;
 pub mod priority;
 
 pub use backoff::Backoff;
-pub use enqueue::{EnqueueRequest, PayloadSchema};
+pub use enqueue::EnqueueRequest;
 pub use outcome::settlement_for;

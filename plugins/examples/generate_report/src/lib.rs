@@ -62,8 +62,9 @@ impl Handler for GenerateReport {
             "required": ["report", "rows"],
             "properties": {
                 "report": { "type": "string", "minLength": 1 },
+                // Up to 10 million: the crash tests need reports that take a while.
                 "rows": { "type": "integer", "minimum": 1, "maximum": 10_000_000 },
-                "notify": { "type": "string" }
+                "notify": { "type": "string", "pattern": r"^[^@ ]+@[^@ ]+\.[^@ ]+$" }
             }
         });
         PluginInfo {
