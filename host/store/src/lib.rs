@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - `model.rs`: the rows and params (jobs, attempts, dead letters, workers, plugins).
-//! - `sqlite.rs`: the SQLite backend (WAL, one atomic `UPDATE … RETURNING` claim).
+//! - `sqlite/`: the SQLite backend (WAL, one atomic `UPDATE … RETURNING` claim).
 //! - `error.rs`: [`StoreError`].
 
 mod error;

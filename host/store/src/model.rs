@@ -170,7 +170,8 @@ pub struct AttemptRecord {
     pub worker_id: String,
     pub started_at: Micros,
     pub finished_at: Micros,
-    /// `completed`, `retry`, or a [`DeadReason`] string.
+    /// `completed`, `retry`, a [`DeadReason`] string, or `rescued` (written by
+    /// [`Store::rescue`](crate::Store::rescue) for an attempt whose worker stopped).
     pub outcome: String,
     pub error: Option<String>,
     pub fuel_used: u64,
@@ -294,7 +295,8 @@ pub struct Stats {
     pub dead: u64,
     pub dead_unreviewed: u64,
     pub completed_last_hour: u64,
-    /// Attempts that ended in a failure (retry or dead letter) in the last hour.
+    /// Attempts that ended in a failure (retry, dead letter, or rescued from a worker
+    /// that stopped) in the last hour.
     pub failed_last_hour: u64,
     /// Age of the oldest due pending job, in microseconds.
     pub oldest_pending_age: Option<Micros>,

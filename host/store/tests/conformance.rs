@@ -486,3 +486,348 @@ async fn a_heartbeat_for_an_unknown_worker_says_so() {
         Err(StoreError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn enqueue_takes_big_batches_whole_or_not_at_all() {
+    let (store, _dir) = fresh_store().await;
+    let jobs: Vec<NewJob> = (0..20_000)
+        .map(|n| job(&format!("j{n:05}"), 0, T0 + n))
+        .collect();
+    store.enqueue(&jobs).await.unwrap();
+    assert_eq!(store.stats(T0 + 20_000).await.unwrap().pending, 20_000);
+
+    // The duplicate comes last, after a first chunk of new rows: none of them stays.
+    let mut batch: Vec<NewJob> = (0..1_000)
+        .map(|n| job(&format!("new{n:04}"), 0, T0))
+        .collect();
+    batch.push(job("j00000", 0, T0));
+    assert!(store.enqueue(&batch).await.is_err());
+    assert!(store.get_job("new0000").await.unwrap().is_none());
+    assert_eq!(store.stats(T0 + 20_000).await.unwrap().pending, 20_000);
+}
+
+#[tokio::test]
+async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale() {
+    let (store, _dir) = fresh_store().await;
+    let jobs: Vec<NewJob> = ["done", "again", "dead", "back", "late"]
+        .iter()
+        .enumerate()
+        .map(|(n, id)| job(id, 0, T0 + n as Micros))
+        .collect();
+    store.enqueue(&jobs).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 5, T0 + 10).await;
+    let [done, again, dead, back, late] = &claimed[..] else {
+        panic!("claimed {claimed:?}");
+    };
+    let mut followup = job("follow", 0, T0 + 20);
+    followup.parent_id = Some("done".into());
+    let mut wrong_attempt = settlement(late, "w1", SettleAction::Release);
+    wrong_attempt.record.attempt += 1;
+    let complete = SettleAction::Complete {
+        result: "1".into(),
+        followups: vec![followup],
+    };
+    let batch = [
+        settlement(done, "w1", complete.clone()),
+        settlement(
+            again,
+            "w1",
+            SettleAction::Retry {
+                error: "later".into(),
+                run_at: T0 + 99,
+            },
+        ),
+        settlement(
+            dead,
+            "w1",
+            SettleAction::DeadLetter {
+                reason: DeadReason::InvalidArguments,
+                error: "no".into(),
+            },
+        ),
+        settlement(back, "w1", SettleAction::Release),
+        // Stale: another worker, another attempt, and the same attempt settled twice.
+        settlement(late, "w2", SettleAction::Release),
+        wrong_attempt,
+        settlement(done, "w1", complete),
+    ];
+    let report = store.settle(&batch).await.unwrap();
+    assert_eq!(
+        report,
+        SettleReport {
+            applied: 4,
+            stale: 3
+        }
+    );
+
+    let status = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .get_job(id)
+                .await
+                .unwrap()
+                .map(|j| (j.status, j.attempt))
+        }
+    };
+    assert_eq!(status("done").await, Some((JobStatus::Completed, 1)));
+    assert_eq!(status("again").await, Some((JobStatus::Pending, 1)));
+    assert_eq!(status("dead").await, None);
+    assert_eq!(status("back").await, Some((JobStatus::Pending, 0)));
+    assert_eq!(status("late").await, Some((JobStatus::Running, 1)));
+    assert_eq!(status("follow").await, Some((JobStatus::Pending, 0)));
+    assert!(store.get_dead("dead").await.unwrap().is_some());
+    assert_eq!(store.job_attempts("done").await.unwrap().len(), 1);
+    assert!(store.job_attempts("late").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_stale_completion_inserts_no_follow_ups() {
+    let (store, _dir) = fresh_store().await;
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 1, T0).await;
+    let complete = SettleAction::Complete {
+        result: "null".into(),
+        followups: vec![job("child", 0, T0)],
+    };
+    let report = store
+        .settle(&[settlement(&claimed[0], "someone-else", complete)])
+        .await
+        .unwrap();
+    assert_eq!(report.stale, 1);
+    assert!(store.get_job("child").await.unwrap().is_none());
+    assert_eq!(
+        store.get_job("j").await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+}
+
+#[tokio::test]
+async fn attempts_keep_the_history_of_a_job_oldest_first() {
+    let (store, _dir) = fresh_store().await;
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    for n in 0..2 {
+        let claimed = claim(store.as_ref(), "w1", 1, T0 + n).await;
+        let mut retry = settlement(
+            &claimed[0],
+            "w1",
+            SettleAction::Retry {
+                error: format!("try {n}"),
+                run_at: T0 + n + 1,
+            },
+        );
+        retry.record.error = Some(format!("try {n}"));
+        retry.record.started_at = T0 + n;
+        store.settle(&[retry]).await.unwrap();
+    }
+    let claimed = claim(store.as_ref(), "w1", 1, T0 + 2).await;
+    let complete = SettleAction::Complete {
+        result: "null".into(),
+        followups: vec![],
+    };
+    let mut done = settlement(&claimed[0], "w1", complete);
+    done.record.started_at = T0 + 2;
+    store.settle(&[done]).await.unwrap();
+
+    let attempts = store.job_attempts("j").await.unwrap();
+    let summary: Vec<(u32, &str, Option<&str>)> = attempts
+        .iter()
+        .map(|a| (a.attempt, a.outcome.as_str(), a.error.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "retry", Some("try 0")),
+            (2, "retry", Some("try 1")),
+            (3, "completed", None)
+        ]
+    );
+    let stored = store.get_job("j").await.unwrap().unwrap();
+    assert_eq!((stored.attempt, stored.fuel_used), (3, 300));
+}
+
+#[tokio::test]
+async fn rescue_takes_back_running_jobs_that_no_registered_worker_holds() {
+    let (store, _dir) = fresh_store().await;
+    register(store.as_ref(), "alive", T0).await;
+    store
+        .enqueue(&[job("orphan", 0, T0), job("kept", 0, T0 + 1)])
+        .await
+        .unwrap();
+    // A worker that never registered (or was forgotten already) claims a job.
+    claim(store.as_ref(), "ghost", 1, T0 + 1).await;
+    claim(store.as_ref(), "alive", 1, T0 + 1).await;
+    let report = store
+        .rescue(&RescueParams {
+            now: T0 + 5,
+            dead_workers: vec![],
+            stale_before: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.requeued, ["orphan"]);
+    assert!(report.workers_removed.is_empty());
+    let orphan = store.get_job("orphan").await.unwrap().unwrap();
+    assert_eq!(
+        (orphan.status, orphan.attempt, orphan.locked_by),
+        (JobStatus::Pending, 1, None)
+    );
+    assert_eq!(
+        orphan.last_error.as_deref(),
+        Some("the worker running it (ghost) stopped")
+    );
+    assert_eq!(
+        store.get_job("kept").await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+}
+
+#[tokio::test]
+async fn lists_are_newest_first_filtered_and_limited() {
+    let (store, _dir) = fresh_store().await;
+    let mut jobs: Vec<NewJob> = (0..150)
+        .map(|n| job(&format!("j{n:03}"), 0, T0 + n))
+        .collect();
+    jobs[0].job_type = "mail".into();
+    jobs[1].queue = "slow".into();
+    store.enqueue(&jobs).await.unwrap();
+    claim(store.as_ref(), "w1", 1, T0 + 1_000).await;
+
+    let all = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 100, "0 means the default limit");
+    assert_eq!((all[0].id.as_str(), all[99].id.as_str()), ("j149", "j050"));
+    let list = |filter: JobFilter| {
+        let store = store.clone();
+        async move {
+            let found = store.list_jobs(&filter).await.unwrap();
+            found.into_iter().map(|j| j.id).collect::<Vec<_>>()
+        }
+    };
+    let running = JobFilter {
+        status: Some(JobStatus::Running),
+        ..JobFilter::default()
+    };
+    assert_eq!(list(running).await, ["j000"]);
+    let mail = JobFilter {
+        job_type: Some("mail".into()),
+        ..JobFilter::default()
+    };
+    assert_eq!(list(mail).await, ["j000"]);
+    let slow = JobFilter {
+        queue: Some("slow".into()),
+        ..JobFilter::default()
+    };
+    assert_eq!(list(slow).await, ["j001"]);
+    let three = JobFilter {
+        limit: 3,
+        ..JobFilter::default()
+    };
+    assert_eq!(list(three).await, ["j149", "j148", "j147"]);
+
+    let claimed = claim(store.as_ref(), "w1", 2, T0 + 1_000).await;
+    for (n, job) in claimed.iter().enumerate() {
+        let mut dead = settlement(
+            job,
+            "w1",
+            SettleAction::DeadLetter {
+                reason: DeadReason::Timeout,
+                error: "slow".into(),
+            },
+        );
+        dead.record.finished_at = T0 + 2_000 + n as Micros;
+        store.settle(&[dead]).await.unwrap();
+    }
+    let dead = store.list_dead(&DeadFilter::default()).await.unwrap();
+    let ids: Vec<&str> = dead.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, [claimed[1].id.as_str(), claimed[0].id.as_str()]);
+    let unreviewed = DeadFilter {
+        reviewed: Some(false),
+        job_type: Some("echo".into()),
+        ..DeadFilter::default()
+    };
+    assert_eq!(store.list_dead(&unreviewed).await.unwrap().len(), 2);
+    let crashed = DeadFilter {
+        reason: Some(DeadReason::Crashed),
+        ..DeadFilter::default()
+    };
+    assert!(store.list_dead(&crashed).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_load_never_answers_for_a_job_type() {
+    let (store, _dir) = fresh_store().await;
+    let record = |digest: &str, loaded_at: Micros, error: Option<&str>| PluginRecord {
+        digest: digest.into(),
+        file: "resize.wasm".into(),
+        name: "resize".into(),
+        version: digest.into(),
+        loaded_at,
+        error: error.map(String::from),
+        job_types: vec![JobTypeRecord {
+            name: "resize".into(),
+            plugin_digest: digest.into(),
+            payload_schema: None,
+            max_attempts: None,
+        }],
+    };
+    store
+        .record_plugin(&record("good", T0, None))
+        .await
+        .unwrap();
+    store
+        .record_plugin(&record("broken", T0 + 1, Some("bad component")))
+        .await
+        .unwrap();
+    let found = store.job_type("resize").await.unwrap().unwrap();
+    assert_eq!(found.plugin_digest, "good");
+
+    // Loading the good version again (a restart) is history too, and answers.
+    store
+        .record_plugin(&record("good", T0 + 2, None))
+        .await
+        .unwrap();
+    let history = store.list_plugins().await.unwrap();
+    let summary: Vec<(&str, Micros, bool, usize)> = history
+        .iter()
+        .map(|p| {
+            (
+                p.digest.as_str(),
+                p.loaded_at,
+                p.error.is_some(),
+                p.job_types.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("good", T0 + 2, false, 1),
+            ("broken", T0 + 1, true, 1),
+            ("good", T0, false, 1)
+        ]
+    );
+    assert_eq!(history[1].job_types[0].plugin_digest, "broken");
+}
+
+#[tokio::test]
+async fn registering_again_updates_the_worker_and_removing_forgets_it() {
+    let (store, _dir) = fresh_store().await;
+    register(store.as_ref(), "w1", T0).await;
+    store
+        .register_worker(&WorkerInfo {
+            id: "w1".into(),
+            host: "other-host".into(),
+            pid: 42,
+            started_at: T0 + 10,
+            heartbeat_at: T0 + 10,
+        })
+        .await
+        .unwrap();
+    let workers = store.list_workers().await.unwrap();
+    assert_eq!(
+        (workers.len(), workers[0].host.as_str(), workers[0].pid),
+        (1, "other-host", 42)
+    );
+    store.remove_worker("w1").await.unwrap();
+    assert!(store.list_workers().await.unwrap().is_empty());
+}

@@ -19,9 +19,9 @@ pub(super) async fn run(
     in_flight: Arc<InFlight>,
     mut stop: watch::Receiver<bool>,
 ) {
-    // Room for every executor to be busy and one more batch waiting, so an executor
-    // finishing never waits for a claim round trip.
-    let capacity = ctx.config.concurrency + ctx.config.claim_batch as usize;
+    // Room for every executor to be busy, a batch waiting, and a batch of finished
+    // attempts being settled, so an executor never waits for a database round trip.
+    let capacity = ctx.config.concurrency + 2 * ctx.config.claim_batch as usize;
     loop {
         if *stop.borrow() {
             return;

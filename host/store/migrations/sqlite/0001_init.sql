@@ -75,7 +75,8 @@ CREATE TABLE workers (
     heartbeat_at INTEGER NOT NULL
 );
 
--- Every plugin version a daemon loaded (or failed to), newest last.
+-- Every plugin load a daemon recorded (or a failed attempt at one), oldest first: the
+-- history of which plugin version ran when.
 CREATE TABLE plugins (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     digest    TEXT NOT NULL,
@@ -83,16 +84,16 @@ CREATE TABLE plugins (
     name      TEXT NOT NULL,
     version   TEXT NOT NULL,
     loaded_at INTEGER NOT NULL,
-    error     TEXT
+    error     TEXT                    -- why it could not be loaded; NULL for a good load
 );
 CREATE INDEX plugins_digest ON plugins (digest);
 
--- The job types each loaded plugin version declares.
+-- The job types each plugin load declared.
 CREATE TABLE job_types (
+    plugin_seq     INTEGER NOT NULL REFERENCES plugins (seq) ON DELETE CASCADE,
     name           TEXT NOT NULL,
-    plugin_digest  TEXT NOT NULL,
     payload_schema TEXT,
     max_attempts   INTEGER,
-    loaded_at      INTEGER NOT NULL,
-    PRIMARY KEY (name, plugin_digest)
+    PRIMARY KEY (plugin_seq, name)
 );
+CREATE INDEX job_types_name ON job_types (name);

@@ -2,13 +2,24 @@
 //! every write in a `BEGIN IMMEDIATE` transaction, so a writer waits its turn (up to the
 //! busy timeout) instead of failing when the daemon and the CLI write at once.
 //!
-//! - `jobs.rs`: the hot path — enqueue, claim, settle, rescue.
-//! - `admin.rs`: reads and operator actions — lists, dead letters, stats, workers, plugins.
+//! - `jobs.rs`: enqueue and the one-statement claim.
+//! - `settle.rs`: applying a batch of finished attempts.
+//! - `rescue.rs`: taking back the jobs of workers that stopped.
+//! - `batch.rs`: multi-row statements in chunks.
+//! - `admin.rs`: job and dead-letter reads, replay.
+//! - `stats.rs`, `workers.rs`, `plugins.rs`: the counts, the worker registry, the plugin
+//!   history.
 //! - `rows.rs`: turning rows into model values.
 
 mod admin;
+mod batch;
 mod jobs;
+mod plugins;
+mod rescue;
 mod rows;
+mod settle;
+mod stats;
+mod workers;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -29,14 +40,20 @@ use crate::{ConnectOptions, Result, Store};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_CONNECTIONS: u32 = 4;
 
-/// SQLite's `synchronous` setting, in WAL mode. Whatever the setting, a committed
-/// transaction survives the crash of any process. What a power loss (or an OS crash)
-/// can cost differs:
-/// - `Off`: the database may be corrupted.
-/// - `Normal` (the default): the database stays consistent, but the transactions
-///   committed since the last checkpoint's sync may be rolled back: the newest jobs
-///   enqueued, and the newest outcomes (whose jobs would then run again).
-/// - `Full` and `Extra`: nothing committed is lost; every commit waits for a sync.
+/// SQLite's `synchronous` setting, in WAL mode (the `--sqlite-synchronous` flag).
+///
+/// Whatever the setting, a committed transaction survives the crash of any process,
+/// the daemon's included: SQLite has handed it to the OS. The settings differ in what
+/// an OS crash or a power loss can cost:
+/// - `Off`: SQLite never syncs; the database file may be corrupted.
+/// - `Normal` (the default): the WAL is synced only when a checkpoint runs (here about
+///   every 40 MB of WAL), so the database stays consistent but the transactions
+///   committed since the last sync may be rolled back: the newest enqueues are lost,
+///   and the newest outcomes are undone, so those jobs run again after a rescue.
+/// - `Full`: the WAL is synced at every commit; nothing committed is lost. Each commit
+///   waits for the disk.
+/// - `Extra`: in WAL mode the same as `Full` (it adds a directory sync only in the
+///   rollback-journal modes this store does not use).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Synchronous {
     Off,
@@ -112,7 +129,15 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(options.sqlite_synchronous.into())
             .busy_timeout(BUSY_TIMEOUT)
-            .statement_cache_capacity(256);
+            .statement_cache_capacity(256)
+            // 64 MiB of page cache per connection: the hot indexes stay in memory.
+            .pragma("cache_size", "-65536")
+            // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: a busy queue
+            // rewrites the same few pages, and fewer, larger checkpoints copy and sync
+            // each of them once (a third more jobs per second, measured).
+            .pragma("wal_autocheckpoint", "10000")
+            // And give the space back when a checkpoint resets a WAL that grew past it.
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
             .connect_with(connect)
@@ -141,7 +166,8 @@ impl Store for SqliteStore {
 
     async fn enqueue(&self, new_jobs: &[NewJob]) -> Result<()> {
         let mut tx = self.write("enqueueing jobs").await?;
-        jobs::insert_jobs(&mut tx, new_jobs).await?;
+        let new_jobs: Vec<&NewJob> = new_jobs.iter().collect();
+        jobs::insert_jobs(&mut tx, &new_jobs).await?;
         tx.commit().await.map_err(db("committing enqueued jobs"))
     }
 
@@ -154,14 +180,14 @@ impl Store for SqliteStore {
 
     async fn settle(&self, batch: &[Settlement]) -> Result<SettleReport> {
         let mut tx = self.write("settling attempts").await?;
-        let report = jobs::settle(&mut tx, batch).await?;
+        let report = settle::settle(&mut tx, batch).await?;
         tx.commit().await.map_err(db("committing settlements"))?;
         Ok(report)
     }
 
     async fn rescue(&self, params: &RescueParams) -> Result<RescueReport> {
         let mut tx = self.write("rescuing jobs").await?;
-        let report = jobs::rescue(&mut tx, params).await?;
+        let report = rescue::rescue(&mut tx, params).await?;
         tx.commit().await.map_err(db("committing a rescue"))?;
         Ok(report)
     }
@@ -193,37 +219,37 @@ impl Store for SqliteStore {
     }
 
     async fn stats(&self, now: Micros) -> Result<Stats> {
-        admin::stats(&self.pool, now).await
+        stats::stats(&self.pool, now).await
     }
 
     async fn register_worker(&self, worker: &WorkerInfo) -> Result<()> {
-        admin::register_worker(&self.pool, worker).await
+        workers::register_worker(&self.pool, worker).await
     }
 
     async fn heartbeat_worker(&self, worker_id: &str, now: Micros) -> Result<()> {
-        admin::heartbeat_worker(&self.pool, worker_id, now).await
+        workers::heartbeat_worker(&self.pool, worker_id, now).await
     }
 
     async fn remove_worker(&self, worker_id: &str) -> Result<()> {
-        admin::remove_worker(&self.pool, worker_id).await
+        workers::remove_worker(&self.pool, worker_id).await
     }
 
     async fn list_workers(&self) -> Result<Vec<WorkerInfo>> {
-        admin::list_workers(&self.pool).await
+        workers::list_workers(&self.pool).await
     }
 
     async fn record_plugin(&self, plugin: &PluginRecord) -> Result<()> {
         let mut tx = self.write("recording a plugin").await?;
-        admin::record_plugin(&mut tx, plugin).await?;
+        plugins::record_plugin(&mut tx, plugin).await?;
         tx.commit().await.map_err(db("committing a plugin record"))
     }
 
     async fn job_type(&self, name: &str) -> Result<Option<JobTypeRecord>> {
-        admin::job_type(&self.pool, name).await
+        plugins::job_type(&self.pool, name).await
     }
 
     async fn list_plugins(&self) -> Result<Vec<PluginRecord>> {
-        admin::list_plugins(&self.pool).await
+        plugins::list_plugins(&self.pool).await
     }
 
     fn change_file(&self) -> Option<PathBuf> {

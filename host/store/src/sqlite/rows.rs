@@ -125,3 +125,8 @@ pub fn worker(row: &SqliteRow) -> Result<WorkerInfo> {
         heartbeat_at: get(row, "heartbeat_at")?,
     })
 }
+
+/// The `id` column of each row.
+pub fn ids(found: &[SqliteRow]) -> Result<Vec<String>> {
+    found.iter().map(|row| get(row, "id")).collect()
+}

@@ -1,0 +1,208 @@
+//! Settling finished attempts. A batch costs a handful of statements whatever its
+//! size: one query finds the entries whose job is still theirs, one statement per kind
+//! of outcome applies them, and multi-row INSERTs add the attempt rows and follow-ups.
+
+use std::collections::HashSet;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::batch::{CHUNK, for_chunks, for_ids};
+use super::jobs::insert_jobs;
+use crate::Result;
+use crate::error::db;
+use crate::model::*;
+
+pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result<SettleReport> {
+    let live = still_held(conn, batch).await?;
+    let (mut completed, mut retried, mut dead, mut released) = (vec![], vec![], vec![], vec![]);
+    for &s in &live {
+        match &s.action {
+            SettleAction::Complete { .. } => completed.push(s),
+            SettleAction::Retry { .. } => retried.push(s),
+            SettleAction::DeadLetter { .. } => dead.push(s),
+            SettleAction::Release => released.push(s),
+        }
+    }
+    complete(conn, &completed).await?;
+    retry(conn, &retried).await?;
+    dead_letter(conn, &dead).await?;
+    release(conn, &released).await?;
+
+    let attempts: Vec<&AttemptRecord> = live
+        .iter()
+        .filter(|s| s.action != SettleAction::Release)
+        .map(|s| &s.record)
+        .collect();
+    insert_attempts(conn, &attempts).await?;
+    let followups: Vec<&NewJob> = completed
+        .iter()
+        .flat_map(|s| match &s.action {
+            SettleAction::Complete { followups, .. } => followups.as_slice(),
+            _ => &[],
+        })
+        .collect();
+    insert_jobs(conn, &followups).await?;
+    Ok(SettleReport {
+        applied: live.len(),
+        stale: batch.len() - live.len(),
+    })
+}
+
+/// The entries whose job is still running, locked by their worker, at their attempt.
+/// The rest were overtaken (rescued, maybe claimed again) and change nothing.
+async fn still_held<'a>(
+    conn: &mut SqliteConnection,
+    batch: &'a [Settlement],
+) -> Result<Vec<&'a Settlement>> {
+    let mut held = vec![false; batch.len()];
+    for (c, chunk) in batch.chunks(CHUNK).enumerate() {
+        let mut select =
+            QueryBuilder::<Sqlite>::new("WITH s (n, job_id, worker_id, attempt_no) AS (");
+        select.push_values(chunk.iter().enumerate(), |mut row, (i, s)| {
+            row.push_bind((c * CHUNK + i) as i64)
+                .push_bind(&s.record.job_id)
+                .push_bind(&s.record.worker_id)
+                .push_bind(i64::from(s.record.attempt));
+        });
+        select.push(
+            ") SELECT s.n FROM s JOIN jobs ON jobs.id = s.job_id WHERE jobs.status = 'running' \
+             AND jobs.locked_by = s.worker_id AND jobs.attempt = s.attempt_no",
+        );
+        let found = select
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db("checking which settlements still hold their job"))?;
+        for row in &found {
+            let n: i64 = row.try_get(0).map_err(db("checking settlements"))?;
+            held[n as usize] = true;
+        }
+    }
+    // Two entries for one attempt: the first settles it, the others find it settled.
+    let mut seen = HashSet::new();
+    Ok(batch
+        .iter()
+        .zip(held)
+        .filter(|(s, held)| *held && seen.insert(s.record.job_id.as_str()))
+        .map(|(s, _)| s)
+        .collect())
+}
+
+async fn complete(conn: &mut SqliteConnection, completed: &[&Settlement]) -> Result<()> {
+    for_chunks(
+        conn,
+        "completing jobs",
+        completed,
+        "WITH s (job_id, output, done_at, fuel, digest) AS (",
+        ") UPDATE jobs SET status = 'completed', result = s.output, finished_at = s.done_at, \
+         fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
+         FROM s WHERE jobs.id = s.job_id",
+        |row, s| {
+            let SettleAction::Complete { result, .. } = &s.action else {
+                unreachable!("only completions come here")
+            };
+            let r = &s.record;
+            row.push_bind(&r.job_id)
+                .push_bind(result)
+                .push_bind(r.finished_at)
+                .push_bind(r.fuel_used as i64)
+                .push_bind(&r.plugin_digest);
+        },
+    )
+    .await
+}
+
+async fn retry(conn: &mut SqliteConnection, retried: &[&Settlement]) -> Result<()> {
+    for_chunks(
+        conn,
+        "scheduling retries",
+        retried,
+        "WITH s (job_id, error, retry_at, fuel, digest) AS (",
+        ") UPDATE jobs SET status = 'pending', run_at = s.retry_at, last_error = s.error, \
+         fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
+         FROM s WHERE jobs.id = s.job_id",
+        |row, s| {
+            let SettleAction::Retry { error, run_at } = &s.action else {
+                unreachable!("only retries come here")
+            };
+            let r = &s.record;
+            row.push_bind(&r.job_id)
+                .push_bind(error)
+                .push_bind(*run_at)
+                .push_bind(r.fuel_used as i64)
+                .push_bind(&r.plugin_digest);
+        },
+    )
+    .await
+}
+
+/// Copies the jobs into `dead_letter_jobs`, then deletes them from `jobs`.
+async fn dead_letter(conn: &mut SqliteConnection, dead: &[&Settlement]) -> Result<()> {
+    for_chunks(
+        conn,
+        "moving jobs to the dead-letter table",
+        dead,
+        "WITH s (job_id, why, error, digest, fuel, failed_at) AS (",
+        ") INSERT INTO dead_letter_jobs (id, job_type, queue, payload, priority, attempts, \
+         max_attempts, reason, last_error, plugin_digest, fuel_used, created_at, failed_at, \
+         parent_id) \
+         SELECT jobs.id, jobs.job_type, jobs.queue, jobs.payload, jobs.priority, jobs.attempt, \
+         jobs.max_attempts, s.why, s.error, s.digest, jobs.fuel_used + s.fuel, jobs.created_at, \
+         s.failed_at, jobs.parent_id FROM s JOIN jobs ON jobs.id = s.job_id",
+        |row, s| {
+            let SettleAction::DeadLetter { reason, error } = &s.action else {
+                unreachable!("only dead letters come here")
+            };
+            let r = &s.record;
+            row.push_bind(&r.job_id)
+                .push_bind(reason.as_str())
+                .push_bind(error)
+                .push_bind(&r.plugin_digest)
+                .push_bind(r.fuel_used as i64)
+                .push_bind(r.finished_at);
+        },
+    )
+    .await?;
+    for_ids(
+        conn,
+        "moving jobs to the dead-letter table",
+        dead,
+        "DELETE FROM jobs WHERE id IN",
+    )
+    .await
+}
+
+/// Back to pending at once, with the attempt given back.
+async fn release(conn: &mut SqliteConnection, released: &[&Settlement]) -> Result<()> {
+    for_ids(
+        conn,
+        "releasing jobs",
+        released,
+        "UPDATE jobs SET status = 'pending', attempt = attempt - 1, locked_by = NULL, \
+         started_at = NULL WHERE id IN",
+    )
+    .await
+}
+
+async fn insert_attempts(conn: &mut SqliteConnection, attempts: &[&AttemptRecord]) -> Result<()> {
+    for_chunks(
+        conn,
+        "recording attempts",
+        attempts,
+        "INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, \
+         outcome, error, fuel_used, plugin_digest) ",
+        "",
+        |row, a| {
+            row.push_bind(&a.job_id)
+                .push_bind(i64::from(a.attempt))
+                .push_bind(&a.worker_id)
+                .push_bind(a.started_at)
+                .push_bind(a.finished_at)
+                .push_bind(&a.outcome)
+                .push_bind(&a.error)
+                .push_bind(a.fuel_used as i64)
+                .push_bind(&a.plugin_digest);
+        },
+    )
+    .await
+}
