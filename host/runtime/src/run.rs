@@ -71,6 +71,20 @@ pub enum Outcome {
     Cancelled,
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Completed(result) => write!(f, "completed: {result}"),
+            Outcome::Retry(message) => write!(f, "retry: {message}"),
+            Outcome::Fail(message) => write!(f, "failed: {message}"),
+            Outcome::Timeout(message) => write!(f, "timed out: {message}"),
+            Outcome::OutOfMemory(message) => write!(f, "out of memory: {message}"),
+            Outcome::Crashed(message) => write!(f, "crashed: {message}"),
+            Outcome::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub outcome: Outcome,

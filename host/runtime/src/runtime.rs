@@ -140,7 +140,7 @@ impl Runtime {
             .and_then(|bindings| bindings.jobhost_plugin_handler().call_describe(&mut store));
         result.map_err(|e| LoadError::DescribeFailed {
             file: compiled.file_name.clone(),
-            reason: format!("{:?}", run::classify(&e, store.data(), &limits)),
+            reason: run::classify(&e, store.data(), &limits).to_string(),
         })
     }
 

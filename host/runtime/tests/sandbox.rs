@@ -44,6 +44,7 @@ fn a_runaway_loop_runs_out_of_fuel_at_the_same_point_every_time() {
 fn a_loop_with_fuel_to_spare_is_stopped_by_the_deadline() {
     let rt = runtime();
     let looping = load(&rt, "loop_forever");
+    let echo = load(&rt, "echo");
     let attempt = run(&rt, &looping, "loop_until_deadline", "{}");
     match &attempt.outcome {
         Outcome::Timeout(message) => assert!(message.contains("300 ms deadline"), "{message}"),
@@ -55,6 +56,7 @@ fn a_loop_with_fuel_to_spare_is_stopped_by_the_deadline() {
         attempt.duration
     );
     assert!(attempt.fuel_used < 1_000_000_000_000_000);
+    assert_eq!(completed(&run(&rt, &echo, "echo", "5").outcome), "5");
 }
 
 #[test]
@@ -74,6 +76,7 @@ fn a_memory_bomb_hits_the_cap_and_is_out_of_memory() {
 fn a_panic_is_a_crash_with_its_message() {
     let rt = runtime();
     let trap = load(&rt, "trap");
+    let echo = load(&rt, "echo");
     let attempt = run(&rt, &trap, "trap", "{}");
     match &attempt.outcome {
         Outcome::Crashed(message) => {
@@ -82,9 +85,12 @@ fn a_panic_is_a_crash_with_its_message() {
                 "{message}"
             );
             assert!(message.contains("unreachable"), "{message}");
+            assert!(message.contains("wasm backtrace"), "{message}");
         }
         other => panic!("expected a crash, got {other:?}"),
     }
+    assert!(attempt.followups.is_empty());
+    assert_eq!(completed(&run(&rt, &echo, "echo", "6").outcome), "6");
 }
 
 #[test]
@@ -148,4 +154,6 @@ fn a_cancelled_attempt_stops_at_the_next_tick() {
     canceller.join().unwrap();
     assert_eq!(attempt.outcome, Outcome::Cancelled);
     assert!(attempt.duration < Duration::from_millis(300));
+    let echo = load(&rt, "echo");
+    assert_eq!(completed(&run(&rt, &echo, "echo", "7").outcome), "7");
 }
