@@ -1,18 +1,25 @@
 //! The persistent queue: the only place in jobhost with SQL.
 //!
 //! [`Store`] is the one interface the rest of the host uses; each backend implements it
-//! with its own migrations (`migrations/sqlite/`, later `migrations/postgres/`). Every
-//! method takes a small params struct or plain values, and every time is an integer
-//! count of microseconds since the Unix epoch ([`Micros`]), so both backends agree.
+//! with its own migrations (`migrations/sqlite/`, `migrations/postgres/`). Every method
+//! takes a small params struct or plain values, and every time is an integer count of
+//! microseconds since the Unix epoch ([`Micros`]), so both backends agree. One
+//! conformance suite (`tests/conformance.rs`) runs every test on both.
 //!
 //! # Layout
 //! - `model.rs`: the rows and params (jobs, attempts, dead letters, workers, plugins).
-//! - `sqlite/`: the SQLite backend (WAL, one atomic `UPDATE … RETURNING` claim).
+//! - `sqlite/`: the SQLite backend (WAL, one atomic `UPDATE … RETURNING` claim, wake-ups
+//!   by watching the WAL file).
+//! - `postgres/`: the PostgreSQL backend (`FOR UPDATE SKIP LOCKED` claims, batches as
+//!   `UNNEST` arrays, wake-ups by LISTEN/NOTIFY).
+//! - `testing.rs`: throwaway PostgreSQL databases for tests.
 //! - `error.rs`: [`StoreError`].
 
 mod error;
 mod model;
+mod postgres;
 mod sqlite;
+pub mod testing;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +28,7 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::*;
+pub use postgres::{CHANNEL, Change, ChangeStream, PostgresStore};
 pub use sqlite::{SqliteStore, Synchronous};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -78,6 +86,14 @@ pub trait Store: Send + Sync + 'static {
     /// A file whose modification means another process wrote to the database (the
     /// SQLite WAL), so a daemon can wake on it instead of polling tightly.
     fn change_file(&self) -> Option<PathBuf>;
+
+    /// Notifications, pushed by the database, that another connection committed work
+    /// that may be claimable (PostgreSQL's LISTEN/NOTIFY), on a connection of their own;
+    /// `None` where the backend has no such thing (SQLite: see [`Store::change_file`]).
+    /// Either way a daemon keeps polling as the fallback.
+    async fn subscribe_changes(&self) -> Result<Option<ChangeStream>> {
+        Ok(None)
+    }
 }
 
 /// Options that are not part of the URL.
@@ -89,13 +105,53 @@ pub struct ConnectOptions {
     pub max_connections: Option<u32>,
 }
 
-/// Opens the database a URL names: `sqlite://PATH` (or a bare file path).
+/// Opens the database a URL names: `postgres://USER@HOST/DB` (or `postgresql://…`),
+/// or `sqlite://PATH` (or a bare file path). Does not migrate: see [`Store::migrate`].
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Unsupported(
-            "the PostgreSQL backend is not built yet; use a SQLite file".into(),
-        ));
+    if is_postgres(url) {
+        return Ok(Arc::new(PostgresStore::open(url, options).await?));
     }
     let store = SqliteStore::open(url, options).await?;
     Ok(Arc::new(store))
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redact_url("postgres://jobs:s3cret@db.internal:5432/jobhost?sslmode=require"),
+            "postgres://jobs:***@db.internal:5432/jobhost?sslmode=require"
+        );
+        for url in [
+            "postgres://postgres@127.0.0.1/test",
+            "postgresql://localhost/jobs",
+            "sqlite://jobhost.db",
+            "jobhost.db",
+        ] {
+            assert_eq!(redact_url(url), url);
+        }
+    }
 }

@@ -1,19 +1,74 @@
-//! The store's conformance suite: what every backend must do. Each test gets a fresh
-//! database and talks to it only through the `Store` trait, so a second backend runs the
-//! same suite by adding its own `fresh_store`.
+//! The store's conformance suite: what every backend must do. Each test is an async fn
+//! that talks to a fresh database only through the `Store` trait; `on_every_backend!`
+//! at the end runs each one twice, as `sqlite::NAME` (a temp-dir file) and
+//! `postgres::NAME` (a database of its own on the test server, see
+//! `jobhost_store::testing`). A test fn left out of that list is dead code, which the
+//! lint gate refuses: no test runs on one backend only by accident.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use jobhost_store::testing::TestDatabase;
 use jobhost_store::*;
 
-/// A fresh SQLite file in a temp dir, migrated. The dir lives as long as the guard.
-async fn fresh_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+/// A fresh, migrated database, and what keeps it while the test runs: its temp dir, or
+/// its PostgreSQL database (dropped after the store, as fields drop in order).
+struct Fresh {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    _database: Option<TestDatabase>,
+}
+
+/// A fresh SQLite file in a temp dir.
+async fn fresh_sqlite() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
     let store = connect(&url, &ConnectOptions::default()).await.unwrap();
     store.migrate().await.unwrap();
-    (store, dir)
+    Fresh {
+        store,
+        _dir: Some(dir),
+        _database: None,
+    }
+}
+
+/// A fresh PostgreSQL database, dropped when the test ends (or fails).
+async fn fresh_postgres() -> Fresh {
+    let database = TestDatabase::create();
+    let store = connect(database.url(), &ConnectOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    Fresh {
+        store,
+        _dir: None,
+        _database: Some(database),
+    }
+}
+
+/// Generates `mod sqlite` and `mod postgres`, each with one test per name that runs
+/// the test fn of that name on a fresh database of its backend.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fresh = super::fresh_sqlite().await;
+                    super::$name(fresh.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fresh = super::fresh_postgres().await;
+                    super::$name(fresh.store.clone()).await;
+                }
+            )*
+        }
+    };
 }
 
 const T0: Micros = 1_000_000_000;
@@ -83,9 +138,7 @@ fn ids(jobs: &[ClaimedJob]) -> Vec<&str> {
     jobs.iter().map(|j| j.id.as_str()).collect()
 }
 
-#[tokio::test]
-async fn claims_by_priority_then_age_and_never_before_run_at() {
-    let (store, _dir) = fresh_store().await;
+async fn claims_by_priority_then_age_and_never_before_run_at(store: Arc<dyn Store>) {
     let mut later = job("later", 100, T0);
     later.run_at = T0 + 1_000_000;
     store
@@ -107,9 +160,7 @@ async fn claims_by_priority_then_age_and_never_before_run_at() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_claims_never_hand_out_a_job_twice() {
-    let (store, _dir) = fresh_store().await;
+async fn concurrent_claims_never_hand_out_a_job_twice(store: Arc<dyn Store>) {
     let jobs: Vec<NewJob> = (0..400)
         .map(|n| job(&format!("j{n:03}"), 0, T0 + n))
         .collect();
@@ -137,9 +188,7 @@ async fn concurrent_claims_never_hand_out_a_job_twice() {
     assert_eq!(unique.len(), 400, "no job claimed twice");
 }
 
-#[tokio::test]
-async fn completing_stores_the_result_and_inserts_follow_ups_with_it() {
-    let (store, _dir) = fresh_store().await;
+async fn completing_stores_the_result_and_inserts_follow_ups_with_it(store: Arc<dyn Store>) {
     store.enqueue(&[job("parent", 0, T0)]).await.unwrap();
     let claimed = claim(store.as_ref(), "w1", 1, T0).await;
     assert!(store.get_job("child").await.unwrap().is_none());
@@ -175,9 +224,7 @@ async fn completing_stores_the_result_and_inserts_follow_ups_with_it() {
     assert_eq!(store.job_attempts("parent").await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_retry_waits_until_its_run_at_and_keeps_the_error() {
-    let (store, _dir) = fresh_store().await;
+async fn a_retry_waits_until_its_run_at_and_keeps_the_error(store: Arc<dyn Store>) {
     store.enqueue(&[job("j", 0, T0)]).await.unwrap();
     let claimed = claim(store.as_ref(), "w1", 1, T0).await;
     let retry = SettleAction::Retry {
@@ -196,9 +243,7 @@ async fn a_retry_waits_until_its_run_at_and_keeps_the_error() {
     assert_eq!(again[0].attempt, 2);
 }
 
-#[tokio::test]
-async fn a_dead_letter_leaves_jobs_with_everything_kept() {
-    let (store, _dir) = fresh_store().await;
+async fn a_dead_letter_leaves_jobs_with_everything_kept(store: Arc<dyn Store>) {
     let mut new = job("j", 7, T0);
     new.queue = "mail".into();
     store.enqueue(&[new]).await.unwrap();
@@ -235,9 +280,7 @@ async fn a_dead_letter_leaves_jobs_with_everything_kept() {
     assert_eq!(listed.len(), 1);
 }
 
-#[tokio::test]
-async fn a_release_gives_the_attempt_back_and_records_nothing() {
-    let (store, _dir) = fresh_store().await;
+async fn a_release_gives_the_attempt_back_and_records_nothing(store: Arc<dyn Store>) {
     store.enqueue(&[job("j", 0, T0)]).await.unwrap();
     let claimed = claim(store.as_ref(), "w1", 1, T0).await;
     store
@@ -249,9 +292,7 @@ async fn a_release_gives_the_attempt_back_and_records_nothing() {
     assert!(store.job_attempts("j").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_rescued_job_cannot_be_settled_by_its_old_worker() {
-    let (store, _dir) = fresh_store().await;
+async fn a_rescued_job_cannot_be_settled_by_its_old_worker(store: Arc<dyn Store>) {
     register(store.as_ref(), "old", T0).await;
     register(store.as_ref(), "new", T0).await;
     store.enqueue(&[job("j", 0, T0)]).await.unwrap();
@@ -300,9 +341,9 @@ async fn a_rescued_job_cannot_be_settled_by_its_old_worker() {
     assert_eq!(outcomes, ["rescued", "completed"]);
 }
 
-#[tokio::test]
-async fn rescue_takes_silent_workers_and_dead_letters_jobs_without_attempts_left() {
-    let (store, _dir) = fresh_store().await;
+async fn rescue_takes_silent_workers_and_dead_letters_jobs_without_attempts_left(
+    store: Arc<dyn Store>,
+) {
     register(store.as_ref(), "silent", T0).await;
     register(store.as_ref(), "alive", T0 + 1_000).await;
     let mut last_try = job("last-try", 0, T0);
@@ -340,9 +381,7 @@ async fn rescue_takes_silent_workers_and_dead_letters_jobs_without_attempts_left
     assert_eq!(store.list_workers().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_replay_creates_a_new_job_and_keeps_the_row() {
-    let (store, _dir) = fresh_store().await;
+async fn a_replay_creates_a_new_job_and_keeps_the_row(store: Arc<dyn Store>) {
     store.enqueue(&[job("j", 3, T0)]).await.unwrap();
     let claimed = claim(store.as_ref(), "w1", 1, T0).await;
     let dead = SettleAction::DeadLetter {
@@ -384,9 +423,7 @@ async fn a_replay_creates_a_new_job_and_keeps_the_row() {
     ));
 }
 
-#[tokio::test]
-async fn stats_count_every_state() {
-    let (store, _dir) = fresh_store().await;
+async fn stats_count_every_state(store: Arc<dyn Store>) {
     let mut scheduled = job("scheduled", 0, T0);
     scheduled.run_at = T0 + 10_000_000;
     store
@@ -435,9 +472,7 @@ async fn stats_count_every_state() {
     );
 }
 
-#[tokio::test]
-async fn plugin_records_keep_history_and_the_newest_job_type_wins() {
-    let (store, _dir) = fresh_store().await;
+async fn plugin_records_keep_history_and_the_newest_job_type_wins(store: Arc<dyn Store>) {
     let record = |digest: &str, loaded_at: Micros, schema: &str| PluginRecord {
         digest: digest.into(),
         file: "send_email.wasm".into(),
@@ -475,9 +510,7 @@ async fn plugin_records_keep_history_and_the_newest_job_type_wins() {
     );
 }
 
-#[tokio::test]
-async fn a_heartbeat_for_an_unknown_worker_says_so() {
-    let (store, _dir) = fresh_store().await;
+async fn a_heartbeat_for_an_unknown_worker_says_so(store: Arc<dyn Store>) {
     register(store.as_ref(), "w1", T0).await;
     store.heartbeat_worker("w1", T0 + 5).await.unwrap();
     assert_eq!(store.list_workers().await.unwrap()[0].heartbeat_at, T0 + 5);
@@ -487,9 +520,7 @@ async fn a_heartbeat_for_an_unknown_worker_says_so() {
     ));
 }
 
-#[tokio::test]
-async fn enqueue_takes_big_batches_whole_or_not_at_all() {
-    let (store, _dir) = fresh_store().await;
+async fn enqueue_takes_big_batches_whole_or_not_at_all(store: Arc<dyn Store>) {
     let jobs: Vec<NewJob> = (0..20_000)
         .map(|n| job(&format!("j{n:05}"), 0, T0 + n))
         .collect();
@@ -506,9 +537,7 @@ async fn enqueue_takes_big_batches_whole_or_not_at_all() {
     assert_eq!(store.stats(T0 + 20_000).await.unwrap().pending, 20_000);
 }
 
-#[tokio::test]
-async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale() {
-    let (store, _dir) = fresh_store().await;
+async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale(store: Arc<dyn Store>) {
     let jobs: Vec<NewJob> = ["done", "again", "dead", "back", "late"]
         .iter()
         .enumerate()
@@ -581,9 +610,7 @@ async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale() {
     assert!(store.job_attempts("late").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_stale_completion_inserts_no_follow_ups() {
-    let (store, _dir) = fresh_store().await;
+async fn a_stale_completion_inserts_no_follow_ups(store: Arc<dyn Store>) {
     store.enqueue(&[job("j", 0, T0)]).await.unwrap();
     let claimed = claim(store.as_ref(), "w1", 1, T0).await;
     let complete = SettleAction::Complete {
@@ -602,9 +629,7 @@ async fn a_stale_completion_inserts_no_follow_ups() {
     );
 }
 
-#[tokio::test]
-async fn attempts_keep_the_history_of_a_job_oldest_first() {
-    let (store, _dir) = fresh_store().await;
+async fn attempts_keep_the_history_of_a_job_oldest_first(store: Arc<dyn Store>) {
     store.enqueue(&[job("j", 0, T0)]).await.unwrap();
     for n in 0..2 {
         let claimed = claim(store.as_ref(), "w1", 1, T0 + n).await;
@@ -646,9 +671,7 @@ async fn attempts_keep_the_history_of_a_job_oldest_first() {
     assert_eq!((stored.attempt, stored.fuel_used), (3, 300));
 }
 
-#[tokio::test]
-async fn rescue_takes_back_running_jobs_that_no_registered_worker_holds() {
-    let (store, _dir) = fresh_store().await;
+async fn rescue_takes_back_running_jobs_that_no_registered_worker_holds(store: Arc<dyn Store>) {
     register(store.as_ref(), "alive", T0).await;
     store
         .enqueue(&[job("orphan", 0, T0), job("kept", 0, T0 + 1)])
@@ -682,9 +705,7 @@ async fn rescue_takes_back_running_jobs_that_no_registered_worker_holds() {
     );
 }
 
-#[tokio::test]
-async fn lists_are_newest_first_filtered_and_limited() {
-    let (store, _dir) = fresh_store().await;
+async fn lists_are_newest_first_filtered_and_limited(store: Arc<dyn Store>) {
     let mut jobs: Vec<NewJob> = (0..150)
         .map(|n| job(&format!("j{n:03}"), 0, T0 + n))
         .collect();
@@ -753,9 +774,7 @@ async fn lists_are_newest_first_filtered_and_limited() {
     assert!(store.list_dead(&crashed).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_failed_load_never_answers_for_a_job_type() {
-    let (store, _dir) = fresh_store().await;
+async fn a_failed_load_never_answers_for_a_job_type(store: Arc<dyn Store>) {
     let record = |digest: &str, loaded_at: Micros, error: Option<&str>| PluginRecord {
         digest: digest.into(),
         file: "resize.wasm".into(),
@@ -809,9 +828,7 @@ async fn a_failed_load_never_answers_for_a_job_type() {
     assert_eq!(history[1].job_types[0].plugin_digest, "broken");
 }
 
-#[tokio::test]
-async fn registering_again_updates_the_worker_and_removing_forgets_it() {
-    let (store, _dir) = fresh_store().await;
+async fn registering_again_updates_the_worker_and_removing_forgets_it(store: Arc<dyn Store>) {
     register(store.as_ref(), "w1", T0).await;
     store
         .register_worker(&WorkerInfo {
@@ -830,4 +847,27 @@ async fn registering_again_updates_the_worker_and_removing_forgets_it() {
     );
     store.remove_worker("w1").await.unwrap();
     assert!(store.list_workers().await.unwrap().is_empty());
+}
+
+on_every_backend! {
+    claims_by_priority_then_age_and_never_before_run_at,
+    concurrent_claims_never_hand_out_a_job_twice,
+    completing_stores_the_result_and_inserts_follow_ups_with_it,
+    a_retry_waits_until_its_run_at_and_keeps_the_error,
+    a_dead_letter_leaves_jobs_with_everything_kept,
+    a_release_gives_the_attempt_back_and_records_nothing,
+    a_rescued_job_cannot_be_settled_by_its_old_worker,
+    rescue_takes_silent_workers_and_dead_letters_jobs_without_attempts_left,
+    a_replay_creates_a_new_job_and_keeps_the_row,
+    stats_count_every_state,
+    plugin_records_keep_history_and_the_newest_job_type_wins,
+    a_heartbeat_for_an_unknown_worker_says_so,
+    enqueue_takes_big_batches_whole_or_not_at_all,
+    one_batch_settles_every_kind_of_outcome_and_skips_the_stale,
+    a_stale_completion_inserts_no_follow_ups,
+    attempts_keep_the_history_of_a_job_oldest_first,
+    rescue_takes_back_running_jobs_that_no_registered_worker_holds,
+    lists_are_newest_first_filtered_and_limited,
+    a_failed_load_never_answers_for_a_job_type,
+    registering_again_updates_the_worker_and_removing_forgets_it,
 }

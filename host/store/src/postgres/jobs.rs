@@ -1,0 +1,151 @@
+//! Putting jobs in and taking them out: enqueue and claim.
+//!
+//! A batch of new jobs travels as one array per column and is inserted by one
+//! `INSERT … SELECT FROM UNNEST(…)`: one statement and one round trip whatever the
+//! batch size, with no limit on bound parameters to chunk around, and one plan the
+//! server prepares once.
+
+use std::sync::LazyLock;
+
+use sqlx::PgConnection;
+
+use super::NOTIFY_SQL;
+use super::rows::{self, CLAIMED_COLUMNS, int};
+use crate::Result;
+use crate::error::db;
+use crate::model::*;
+
+const INSERT_SQL: &str = "INSERT INTO jobs (id, job_type, queue, payload, priority, status, \
+    max_attempts, run_at, created_at, parent_id) \
+    SELECT id, job_type, queue, payload, priority, 'pending', max_attempts, run_at, created_at, \
+    parent_id FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], \
+    $6::int4[], $7::int8[], $8::int8[], $9::text[]) \
+    AS n (id, job_type, queue, payload, priority, max_attempts, run_at, created_at, parent_id)";
+
+// A data-modifying CTE runs to completion whether or not the query reads it, so this
+// inserts and notifies the listening daemons in one atomic statement; PostgreSQL
+// delivers the notification only if the insert commits.
+static INSERT_AND_NOTIFY_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("WITH inserted AS ({INSERT_SQL}) {NOTIFY_SQL}"));
+
+/// Inserts new pending jobs (enqueued ones and follow-ups) in one statement, and with
+/// `wake` notifies the listening daemons when it commits.
+pub async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob], wake: bool) -> Result<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let sql = if wake {
+        INSERT_AND_NOTIFY_SQL.as_str()
+    } else {
+        INSERT_SQL
+    };
+    sqlx::query(sql)
+        .bind(jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.job_type.as_str()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.payload.as_str()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.priority).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| int(j.max_attempts)).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.created_at).collect::<Vec<_>>())
+        .bind(
+            jobs.iter()
+                .map(|j| j.parent_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(db("inserting jobs"))?;
+    Ok(())
+}
+
+// The subquery walks the partial index `jobs_claim` in claim order and locks the rows
+// it takes; SKIP LOCKED passes over rows another claimer holds at that moment instead
+// of waiting for it, so concurrent claimers (other pools, other hosts) each get
+// different jobs without queueing behind one another. A row another claimer already
+// took and committed is no longer pending when it is locked, and is passed over too.
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = $1, \
+         started_at = $2 \
+         WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $2 \
+                      ORDER BY priority DESC, run_at, created_at LIMIT $3 \
+                      FOR UPDATE SKIP LOCKED) \
+         RETURNING {CLAIMED_COLUMNS}"
+    )
+});
+
+/// The claim statement, for tests that look at its plan.
+#[cfg(test)]
+pub fn claim_sql() -> &'static str {
+    &CLAIM_SQL
+}
+
+/// One statement moves the jobs to `running` and returns them: no job can be handed
+/// to two callers, whatever the number of connections, processes or hosts.
+pub async fn claim(conn: &mut PgConnection, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
+    let found = sqlx::query(&CLAIM_SQL)
+        .bind(&params.worker_id)
+        .bind(params.now)
+        .bind(i64::from(params.limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("claiming jobs"))?;
+    let mut claimed = found
+        .iter()
+        .map(rows::claimed)
+        .collect::<Result<Vec<_>>>()?;
+    // RETURNING comes back in no particular order: restore the claim order.
+    claimed.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.run_at.cmp(&b.run_at))
+            .then(a.created_at.cmp(&b.created_at))
+    });
+    Ok(claimed)
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, Executor, PgConnection};
+
+    use crate::testing::TestDatabase;
+    use crate::{ConnectOptions, Store};
+
+    // With a hundred thousand finished rows in `jobs`, the claim reads pending rows
+    // from the partial index, in claim order, and reaches the row it updates through
+    // the primary key: nothing in it grows with the finished rows.
+    #[tokio::test]
+    async fn the_claim_walks_the_index_of_pending_jobs_whatever_else_is_in_the_table() {
+        let database = TestDatabase::create();
+        let store = super::super::PostgresStore::open(database.url(), &ConnectOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut conn = PgConnection::connect(database.url()).await.unwrap();
+        conn.execute(
+            "INSERT INTO jobs (id, job_type, queue, payload, priority, status, attempt, \
+             max_attempts, run_at, created_at, finished_at) \
+             SELECT 'done' || n, 'echo', 'default', '{}', 0, 'completed', 1, 3, n, n, n \
+             FROM generate_series(1, 100000) AS n; \
+             INSERT INTO jobs (id, job_type, queue, payload, priority, status, max_attempts, \
+             run_at, created_at) \
+             SELECT 'todo' || n, 'echo', 'default', '{}', 0, 'pending', 3, n, n \
+             FROM generate_series(1, 100) AS n; \
+             ANALYZE jobs",
+        )
+        .await
+        .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", super::claim_sql()))
+            .bind("w")
+            .bind(1_000_000_i64)
+            .bind(100_i64)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("Index Scan using jobs_claim"), "{plan}");
+        assert!(plan.contains("Index Scan using jobs_pkey"), "{plan}");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+    }
+}

@@ -1,0 +1,224 @@
+//! The PostgreSQL backend: several daemons on several hosts share one database.
+//!
+//! A claim is one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`, so
+//! concurrent claimers never wait for, nor get, each other's jobs. Batches (enqueues,
+//! settlements) travel as one array per column and are written by a fixed handful of
+//! statements whatever their size. Writes that make work claimable notify the daemons
+//! (LISTEN/NOTIFY), which wake at once instead of polling tightly.
+//!
+//! - `jobs.rs`: enqueue and the one-statement claim.
+//! - `settle.rs`: applying a batch of finished attempts.
+//! - `rescue.rs`: taking back the jobs of workers that stopped.
+//! - `admin.rs`: job and dead-letter reads, replay.
+//! - `stats.rs`, `workers.rs`, `plugins.rs`: the counts, the worker registry, the plugin
+//!   history.
+//! - `listen.rs`: the [`ChangeStream`] a daemon wakes on.
+//! - `rows.rs`: turning rows into model values.
+
+mod admin;
+mod jobs;
+mod listen;
+mod plugins;
+mod rescue;
+mod rows;
+mod settle;
+mod stats;
+mod workers;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+pub use listen::{Change, ChangeStream};
+
+use crate::error::{StoreError, db};
+use crate::model::*;
+use crate::{ConnectOptions, Result, Store};
+
+/// The channel on which writes that make work claimable notify the daemons.
+pub const CHANNEL: &str = "jobhost_jobs";
+/// Notifies [`CHANNEL`]; delivered when the transaction commits. Identical
+/// notifications in one transaction are delivered once.
+const NOTIFY_SQL: &str = "SELECT pg_notify('jobhost_jobs', '')";
+
+/// The daemon claims, settles, beats its heartbeat and rescues at once; the CLI uses
+/// one or two. Listening takes a connection of its own, outside the pool.
+const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+/// How long a caller waits for a pooled connection, or for a new one to open.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// For the listening connections, which live outside the pool.
+    listen_options: PgConnectOptions,
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` or `postgresql://` URL names. Opens one
+    /// connection at once, so a server that is away or a database that does not exist
+    /// is reported here.
+    pub async fn open(url: &str, options: &ConnectOptions) -> Result<PostgresStore> {
+        let connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
+            url: crate::redact_url(url),
+            reason: e.to_string(),
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(connect.clone().application_name("jobhost"))
+            .await
+            .map_err(db("connecting to the PostgreSQL database"))?;
+        Ok(PostgresStore {
+            pool,
+            listen_options: connect.application_name("jobhost-listener"),
+        })
+    }
+
+    async fn write(&self, context: &'static str) -> Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db(context))
+    }
+
+    async fn connection(
+        &self,
+        context: &'static str,
+    ) -> Result<sqlx::pool::PoolConnection<Postgres>> {
+        self.pool.acquire().await.map_err(db(context))
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<()> {
+        // The migrator holds an advisory lock while it runs, so daemons starting
+        // together on a fresh database apply each migration once.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, new_jobs: &[NewJob]) -> Result<()> {
+        // One statement (insert and notify) is a transaction of its own.
+        let mut conn = self.connection("enqueueing jobs").await?;
+        let new_jobs: Vec<&NewJob> = new_jobs.iter().collect();
+        jobs::insert_jobs(&mut conn, &new_jobs, true).await
+    }
+
+    async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
+        let mut conn = self.connection("claiming jobs").await?;
+        jobs::claim(&mut conn, params).await
+    }
+
+    async fn settle(&self, batch: &[Settlement]) -> Result<SettleReport> {
+        let mut tx = self.write("settling attempts").await?;
+        let report = settle::settle(&mut tx, batch).await?;
+        tx.commit().await.map_err(db("committing settlements"))?;
+        Ok(report)
+    }
+
+    async fn rescue(&self, params: &RescueParams) -> Result<RescueReport> {
+        let mut tx = self.write("rescuing jobs").await?;
+        let report = rescue::rescue(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a rescue"))?;
+        Ok(report)
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        admin::get_job(&self.pool, id).await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        admin::list_jobs(&self.pool, filter).await
+    }
+
+    async fn job_attempts(&self, job_id: &str) -> Result<Vec<AttemptRecord>> {
+        admin::job_attempts(&self.pool, job_id).await
+    }
+
+    async fn get_dead(&self, id: &str) -> Result<Option<DeadJob>> {
+        admin::get_dead(&self.pool, id).await
+    }
+
+    async fn list_dead(&self, filter: &DeadFilter) -> Result<Vec<DeadJob>> {
+        admin::list_dead(&self.pool, filter).await
+    }
+
+    async fn replay_dead(&self, params: &ReplayParams) -> Result<()> {
+        let mut tx = self.write("replaying a dead letter").await?;
+        admin::replay_dead(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a replay"))
+    }
+
+    async fn stats(&self, now: Micros) -> Result<Stats> {
+        stats::stats(&self.pool, now).await
+    }
+
+    async fn register_worker(&self, worker: &WorkerInfo) -> Result<()> {
+        workers::register_worker(&self.pool, worker).await
+    }
+
+    async fn heartbeat_worker(&self, worker_id: &str, now: Micros) -> Result<()> {
+        workers::heartbeat_worker(&self.pool, worker_id, now).await
+    }
+
+    async fn remove_worker(&self, worker_id: &str) -> Result<()> {
+        workers::remove_worker(&self.pool, worker_id).await
+    }
+
+    async fn list_workers(&self) -> Result<Vec<WorkerInfo>> {
+        workers::list_workers(&self.pool).await
+    }
+
+    async fn record_plugin(&self, plugin: &PluginRecord) -> Result<()> {
+        let mut tx = self.write("recording a plugin").await?;
+        plugins::record_plugin(&mut tx, plugin).await?;
+        tx.commit().await.map_err(db("committing a plugin record"))
+    }
+
+    async fn job_type(&self, name: &str) -> Result<Option<JobTypeRecord>> {
+        plugins::job_type(&self.pool, name).await
+    }
+
+    async fn list_plugins(&self) -> Result<Vec<PluginRecord>> {
+        plugins::list_plugins(&self.pool).await
+    }
+
+    /// PostgreSQL pushes changes instead: see [`Store::subscribe_changes`].
+    fn change_file(&self) -> Option<PathBuf> {
+        None
+    }
+
+    async fn subscribe_changes(&self) -> Result<Option<ChangeStream>> {
+        // A pool of one, of its own, through which the listener reopens its connection
+        // when it drops; it never times out an idle connection, which is what a
+        // listening one is.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(self.listen_options.clone());
+        let mut listener = PgListener::connect_with(&pool)
+            .await
+            .map_err(db("opening a connection to listen for new work"))?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .map_err(db("listening for new work"))?;
+        Ok(Some(ChangeStream::new(listener)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notification_goes_to_the_channel_daemons_listen_on() {
+        assert!(NOTIFY_SQL.contains(&format!("'{CHANNEL}'")));
+    }
+}

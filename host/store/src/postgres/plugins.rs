@@ -1,0 +1,135 @@
+//! Plugin records: every load (or failed load) a daemon reports, with the job types it
+//! declared, kept as history. The CLI reads them to validate payloads and list plugins
+//! without loading components itself.
+
+use std::collections::HashMap;
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+
+use super::rows::int;
+use crate::Result;
+use crate::error::db;
+use crate::model::*;
+
+/// In the caller's transaction: the load and its job types, all or nothing.
+pub async fn record_plugin(conn: &mut PgConnection, p: &PluginRecord) -> Result<()> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO plugins (digest, file, name, version, loaded_at, error) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+    )
+    .bind(&p.digest)
+    .bind(&p.file)
+    .bind(&p.name)
+    .bind(&p.version)
+    .bind(p.loaded_at)
+    .bind(&p.error)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("recording a plugin"))?;
+    if p.job_types.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO job_types (plugin_seq, name, payload_schema, max_attempts) \
+         SELECT $1, name, payload_schema, max_attempts \
+         FROM UNNEST($2::text[], $3::text[], $4::int4[]) AS t (name, payload_schema, max_attempts)",
+    )
+    .bind(seq)
+    .bind(
+        p.job_types
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        p.job_types
+            .iter()
+            .map(|t| t.payload_schema.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        p.job_types
+            .iter()
+            .map(|t| t.max_attempts.map(int))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db("recording job types"))?;
+    Ok(())
+}
+
+/// The job type's columns, with the digest of the plugin load that declared it.
+const JOB_TYPE_COLUMNS: &str = "job_types.name, plugins.digest AS plugin_digest, \
+    job_types.payload_schema, job_types.max_attempts";
+
+fn job_type_row(row: &PgRow) -> Result<JobTypeRecord> {
+    let read = || db("reading a job type");
+    Ok(JobTypeRecord {
+        name: row.try_get("name").map_err(read())?,
+        plugin_digest: row.try_get("plugin_digest").map_err(read())?,
+        payload_schema: row.try_get("payload_schema").map_err(read())?,
+        max_attempts: row
+            .try_get::<Option<i32>, _>("max_attempts")
+            .map_err(read())?
+            .map(|n| n.max(0) as u32),
+    })
+}
+
+/// The type as the newest good load of a plugin declaring it has it.
+pub async fn job_type(pool: &PgPool, name: &str) -> Result<Option<JobTypeRecord>> {
+    let sql = format!(
+        "SELECT {JOB_TYPE_COLUMNS} FROM job_types \
+         JOIN plugins ON plugins.seq = job_types.plugin_seq \
+         WHERE job_types.name = $1 AND plugins.error IS NULL \
+         ORDER BY plugins.loaded_at DESC, plugins.seq DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(db("looking up a job type"))?;
+    row.as_ref().map(job_type_row).transpose()
+}
+
+/// Every recorded load, newest first.
+pub async fn list_plugins(pool: &PgPool) -> Result<Vec<PluginRecord>> {
+    let sql = format!(
+        "SELECT job_types.plugin_seq, {JOB_TYPE_COLUMNS} FROM job_types \
+         JOIN plugins ON plugins.seq = job_types.plugin_seq ORDER BY job_types.name"
+    );
+    let types = sqlx::query(&sql)
+        .fetch_all(pool)
+        .await
+        .map_err(db("listing job types"))?;
+    let mut by_load: HashMap<i64, Vec<JobTypeRecord>> = HashMap::new();
+    for row in &types {
+        let seq: i64 = row.try_get("plugin_seq").map_err(db("listing job types"))?;
+        by_load.entry(seq).or_default().push(job_type_row(row)?);
+    }
+
+    let loads = sqlx::query(
+        "SELECT seq, digest, file, name, version, loaded_at, error FROM plugins \
+         ORDER BY loaded_at DESC, seq DESC",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db("listing plugins"))?;
+    loads
+        .iter()
+        .map(|row| {
+            let read = || db("reading a plugin");
+            let seq: i64 = row.try_get("seq").map_err(read())?;
+            Ok(PluginRecord {
+                digest: row.try_get("digest").map_err(read())?,
+                file: row.try_get("file").map_err(read())?,
+                name: row.try_get("name").map_err(read())?,
+                version: row.try_get("version").map_err(read())?,
+                loaded_at: row.try_get("loaded_at").map_err(read())?,
+                error: row.try_get("error").map_err(read())?,
+                job_types: by_load.remove(&seq).unwrap_or_default(),
+            })
+        })
+        .collect()
+}

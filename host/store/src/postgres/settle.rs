@@ -1,0 +1,318 @@
+//! Settling finished attempts, in the caller's transaction. A batch costs a handful of
+//! statements whatever its size: one locks the entries' jobs and keeps those still
+//! theirs, one statement per kind of outcome applies them, one inserts the attempt rows
+//! and one the follow-ups. Each statement takes the batch as one array per column
+//! (`UNNEST($1::text[], …)`), so its text, and its prepared plan, is the same for a
+//! batch of one and a batch of a thousand.
+
+use std::collections::HashSet;
+
+use sqlx::{PgConnection, Row};
+
+use super::NOTIFY_SQL;
+use super::jobs::insert_jobs;
+use super::rows::{fuel, int};
+use crate::Result;
+use crate::error::db;
+use crate::model::*;
+
+pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<SettleReport> {
+    let live = still_held(conn, batch).await?;
+    let (mut completed, mut retried, mut dead, mut released) = (vec![], vec![], vec![], vec![]);
+    for &s in &live {
+        match &s.action {
+            SettleAction::Complete { .. } => completed.push(s),
+            SettleAction::Retry { .. } => retried.push(s),
+            SettleAction::DeadLetter { .. } => dead.push(s),
+            SettleAction::Release => released.push(s),
+        }
+    }
+    complete(conn, &completed).await?;
+    retry(conn, &retried).await?;
+    dead_letter(conn, &dead).await?;
+    release(conn, &released).await?;
+
+    let attempts: Vec<&AttemptRecord> = live
+        .iter()
+        .filter(|s| s.action != SettleAction::Release)
+        .map(|s| &s.record)
+        .collect();
+    insert_attempts(conn, &attempts).await?;
+    let followups: Vec<&NewJob> = completed
+        .iter()
+        .flat_map(|s| match &s.action {
+            SettleAction::Complete { followups, .. } => followups.as_slice(),
+            _ => &[],
+        })
+        .collect();
+    insert_jobs(conn, &followups, false).await?;
+    // Follow-ups and released jobs are work other daemons may take now. (A retry waits
+    // for its backoff; the daemons' polling finds it when it comes due.)
+    if !followups.is_empty() || !released.is_empty() {
+        sqlx::query(NOTIFY_SQL)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("notifying daemons of new work"))?;
+    }
+    Ok(SettleReport {
+        applied: live.len(),
+        stale: batch.len() - live.len(),
+    })
+}
+
+/// The entries whose job is still running, locked by their worker, at their attempt;
+/// the rest were overtaken (rescued, maybe claimed again) and change nothing.
+///
+/// The jobs are locked (`FOR UPDATE`) until the transaction ends, so a rescue cannot
+/// take one back between this check and the statements that settle it. A job a rescue
+/// changed while this waited for its lock is checked again in its new state, and found
+/// no longer held. Locking in id order, as the rescue does, keeps the two from
+/// deadlocking.
+async fn still_held<'a>(
+    conn: &mut PgConnection,
+    batch: &'a [Settlement],
+) -> Result<Vec<&'a Settlement>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = sqlx::query(
+        "SELECT s.n FROM UNNEST($1::text[], $2::text[], $3::int4[]) WITH ORDINALITY \
+         AS s (job_id, worker_id, attempt_no, n) \
+         JOIN jobs ON jobs.id = s.job_id \
+         WHERE jobs.status = 'running' AND jobs.locked_by = s.worker_id \
+         AND jobs.attempt = s.attempt_no \
+         ORDER BY jobs.id FOR UPDATE OF jobs",
+    )
+    .bind(
+        batch
+            .iter()
+            .map(|s| s.record.job_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .iter()
+            .map(|s| s.record.worker_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .iter()
+            .map(|s| int(s.record.attempt))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("checking which settlements still hold their job"))?;
+    let mut held = vec![false; batch.len()];
+    for row in &found {
+        // WITH ORDINALITY counts from 1.
+        let n: i64 = row.try_get(0).map_err(db("checking settlements"))?;
+        held[n as usize - 1] = true;
+    }
+    // Two entries for one attempt: the first settles it, the others find it settled.
+    let mut seen = HashSet::new();
+    Ok(batch
+        .iter()
+        .zip(held)
+        .filter(|(s, held)| *held && seen.insert(s.record.job_id.as_str()))
+        .map(|(s, _)| s)
+        .collect())
+}
+
+fn job_ids<'a>(settlements: &[&'a Settlement]) -> Vec<&'a str> {
+    settlements
+        .iter()
+        .map(|s| s.record.job_id.as_str())
+        .collect()
+}
+
+fn fuels(settlements: &[&Settlement]) -> Vec<i64> {
+    settlements
+        .iter()
+        .map(|s| fuel(s.record.fuel_used))
+        .collect()
+}
+
+fn digests<'a>(settlements: &[&'a Settlement]) -> Vec<Option<&'a str>> {
+    settlements
+        .iter()
+        .map(|s| s.record.plugin_digest.as_deref())
+        .collect()
+}
+
+async fn complete(conn: &mut PgConnection, completed: &[&Settlement]) -> Result<()> {
+    if completed.is_empty() {
+        return Ok(());
+    }
+    let results: Vec<&str> = completed
+        .iter()
+        .map(|s| match &s.action {
+            SettleAction::Complete { result, .. } => result.as_str(),
+            _ => unreachable!("only completions come here"),
+        })
+        .collect();
+    sqlx::query(
+        "UPDATE jobs SET status = 'completed', result = s.output, finished_at = s.done_at, \
+         fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
+         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[]) \
+         AS s (job_id, output, done_at, fuel, digest) WHERE jobs.id = s.job_id",
+    )
+    .bind(job_ids(completed))
+    .bind(results)
+    .bind(
+        completed
+            .iter()
+            .map(|s| s.record.finished_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(fuels(completed))
+    .bind(digests(completed))
+    .execute(&mut *conn)
+    .await
+    .map_err(db("completing jobs"))?;
+    Ok(())
+}
+
+async fn retry(conn: &mut PgConnection, retried: &[&Settlement]) -> Result<()> {
+    if retried.is_empty() {
+        return Ok(());
+    }
+    let (errors, run_ats): (Vec<&str>, Vec<Micros>) = retried
+        .iter()
+        .map(|s| match &s.action {
+            SettleAction::Retry { error, run_at } => (error.as_str(), *run_at),
+            _ => unreachable!("only retries come here"),
+        })
+        .unzip();
+    sqlx::query(
+        "UPDATE jobs SET status = 'pending', run_at = s.retry_at, last_error = s.error, \
+         fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
+         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[]) \
+         AS s (job_id, error, retry_at, fuel, digest) WHERE jobs.id = s.job_id",
+    )
+    .bind(job_ids(retried))
+    .bind(errors)
+    .bind(run_ats)
+    .bind(fuels(retried))
+    .bind(digests(retried))
+    .execute(&mut *conn)
+    .await
+    .map_err(db("scheduling retries"))?;
+    Ok(())
+}
+
+/// Deletes the jobs from `jobs` and inserts what they were into `dead_letter_jobs`, in
+/// one statement.
+async fn dead_letter(conn: &mut PgConnection, dead: &[&Settlement]) -> Result<()> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    let (reasons, errors): (Vec<&str>, Vec<&str>) = dead
+        .iter()
+        .map(|s| match &s.action {
+            SettleAction::DeadLetter { reason, error } => (reason.as_str(), error.as_str()),
+            _ => unreachable!("only dead letters come here"),
+        })
+        .unzip();
+    sqlx::query(
+        "WITH moved AS ( \
+           DELETE FROM jobs \
+           USING UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
+                        $6::int8[]) AS s (job_id, why, error, digest, fuel, failed_at) \
+           WHERE jobs.id = s.job_id \
+           RETURNING jobs.id, jobs.job_type, jobs.queue, jobs.payload, jobs.priority, \
+             jobs.attempt, jobs.max_attempts, s.why, s.error, s.digest, \
+             jobs.fuel_used + s.fuel AS fuel_used, jobs.created_at, s.failed_at, \
+             jobs.parent_id) \
+         INSERT INTO dead_letter_jobs (id, job_type, queue, payload, priority, attempts, \
+           max_attempts, reason, last_error, plugin_digest, fuel_used, created_at, failed_at, \
+           parent_id) \
+         SELECT * FROM moved",
+    )
+    .bind(job_ids(dead))
+    .bind(reasons)
+    .bind(errors)
+    .bind(digests(dead))
+    .bind(fuels(dead))
+    .bind(
+        dead.iter()
+            .map(|s| s.record.finished_at)
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db("moving jobs to the dead-letter table"))?;
+    Ok(())
+}
+
+/// Back to pending at once, with the attempt given back.
+async fn release(conn: &mut PgConnection, released: &[&Settlement]) -> Result<()> {
+    if released.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE jobs SET status = 'pending', attempt = attempt - 1, locked_by = NULL, \
+         started_at = NULL WHERE id = ANY($1::text[])",
+    )
+    .bind(job_ids(released))
+    .execute(&mut *conn)
+    .await
+    .map_err(db("releasing jobs"))?;
+    Ok(())
+}
+
+async fn insert_attempts(conn: &mut PgConnection, attempts: &[&AttemptRecord]) -> Result<()> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, \
+         outcome, error, fuel_used, plugin_digest) \
+         SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::int8[], $5::int8[], \
+         $6::text[], $7::text[], $8::int8[], $9::text[])",
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.job_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(attempts.iter().map(|a| int(a.attempt)).collect::<Vec<_>>())
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.worker_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|a| a.finished_at).collect::<Vec<_>>())
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.outcome.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.error.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|a| fuel(a.fuel_used))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.plugin_digest.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db("recording attempts"))?;
+    Ok(())
+}

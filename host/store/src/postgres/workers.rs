@@ -1,0 +1,60 @@
+//! The registry of running daemons and their heartbeats.
+
+use sqlx::PgPool;
+
+use super::rows::{self, WORKER_COLUMNS};
+use crate::Result;
+use crate::error::{StoreError, db};
+use crate::model::*;
+
+pub async fn register_worker(pool: &PgPool, w: &WorkerInfo) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO workers (id, host, pid, started_at, heartbeat_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, \
+         started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
+    )
+    .bind(&w.id)
+    .bind(&w.host)
+    .bind(i64::from(w.pid))
+    .bind(w.started_at)
+    .bind(w.heartbeat_at)
+    .execute(pool)
+    .await
+    .map_err(db("registering a worker"))?;
+    Ok(())
+}
+
+pub async fn heartbeat_worker(pool: &PgPool, worker_id: &str, now: Micros) -> Result<()> {
+    let updated = sqlx::query("UPDATE workers SET heartbeat_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(worker_id)
+        .execute(pool)
+        .await
+        .map_err(db("recording a heartbeat"))?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what: "worker",
+            id: worker_id.to_string(),
+        });
+    }
+    Ok(())
+}
+
+pub async fn remove_worker(pool: &PgPool, worker_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM workers WHERE id = $1")
+        .bind(worker_id)
+        .execute(pool)
+        .await
+        .map_err(db("removing a worker"))?;
+    Ok(())
+}
+
+pub async fn list_workers(pool: &PgPool) -> Result<Vec<WorkerInfo>> {
+    let sql = format!("SELECT {WORKER_COLUMNS} FROM workers ORDER BY started_at, id");
+    let found = sqlx::query(&sql)
+        .fetch_all(pool)
+        .await
+        .map_err(db("listing workers"))?;
+    found.iter().map(rows::worker).collect()
+}
