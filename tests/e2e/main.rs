@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `jobhost` binary, real plugins from `plugins/dist`, a real
-//! SQLite database in a temp dir. Run `plugins/build.sh` first.
+//! SQLite database in a temp dir (or a fresh database on the test PostgreSQL server).
+//! Run `plugins/build.sh` first.
 
 mod crash;
 mod failures;
 mod hot_reload;
+mod postgres;
 mod support;

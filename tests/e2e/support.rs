@@ -1,5 +1,5 @@
-//! What every end-to-end test needs: a fresh directory with its own SQLite database and
-//! plugins directory, the real `jobhost` binary as daemon and as CLI, the real plugins
+//! What every end-to-end test needs: a fresh directory with its own SQLite database (or,
+//! for `World::on_postgres`, a fresh PostgreSQL database) and plugins directory, the real `jobhost` binary as daemon and as CLI, the real plugins
 //! from `plugins/dist`, and waiting on observable conditions (with a deadline, never a
 //! fixed sleep standing in for a signal).
 
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use jobhost_store::testing::TestDatabase;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -28,19 +29,36 @@ pub fn dist() -> PathBuf {
 /// One test's world: a temp dir holding the database, the plugins dir and logs.
 pub struct World {
     pub dir: TempDir,
+    /// The database, when it is a PostgreSQL one rather than a file in `dir`; dropped
+    /// (with whatever connections a killed daemon left) when the world is.
+    postgres: Option<TestDatabase>,
 }
 
 impl World {
     pub fn new() -> World {
+        World::with_database(None)
+    }
+
+    /// A world whose database is a fresh one on the test PostgreSQL server (see
+    /// `jobhost_store::testing`).
+    pub fn on_postgres() -> World {
+        World::with_database(Some(TestDatabase::create()))
+    }
+
+    fn with_database(postgres: Option<TestDatabase>) -> World {
         let world = World {
             dir: tempfile::tempdir().expect("creating a temp dir"),
+            postgres,
         };
         fs::create_dir_all(world.plugins()).unwrap();
         world
     }
 
     pub fn db(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("jobhost.db").display())
+        match &self.postgres {
+            Some(database) => database.url().to_string(),
+            None => format!("sqlite://{}", self.dir.path().join("jobhost.db").display()),
+        }
     }
 
     pub fn plugins(&self) -> PathBuf {

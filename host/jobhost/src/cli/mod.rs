@@ -25,7 +25,8 @@ use crate::config::{self, Config};
 #[derive(Debug, Parser)]
 #[command(name = "jobhost", version)]
 pub struct Cli {
-    /// Database URL: `sqlite://FILE` (or a bare file path).
+    /// Database URL: `sqlite://FILE` (or a bare file path), or `postgres://USER@HOST/DB`
+    /// for several daemons (on several hosts) sharing one queue.
     #[arg(long, global = true, env = "JOBHOST_DB", default_value = config::DEFAULT_DB)]
     pub db: String,
     /// The plugins directory: every `*.wasm` in it is a job handler.

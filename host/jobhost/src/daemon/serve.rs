@@ -24,6 +24,7 @@ pub struct Daemon {
     liveness: tokio::task::JoinHandle<()>,
     _plugin_watcher: jobhost_runtime::Watcher,
     _db_watcher: Option<notify::RecommendedWatcher>,
+    _db_listener: Option<wake::Listening>,
 }
 
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
@@ -33,7 +34,12 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     };
     let store = jobhost_store::connect(&config.db_url, &options)
         .await
-        .with_context(|| format!("opening the database {}", config.db_url))?;
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                jobhost_store::redact_url(&config.db_url)
+            )
+        })?;
     store.migrate().await.context("migrating the database")?;
     Ok(store)
 }
@@ -72,6 +78,12 @@ impl Daemon {
             Some(file) => Some(wake::watch_file(&file, wake.clone())?),
             None => None,
         };
+        // Listening starts before the first claim, so no notification falls between.
+        let db_listener = store
+            .subscribe_changes()
+            .await
+            .context("listening to the database for new work")?
+            .map(|changes| wake::listen(changes, wake.clone()));
         let ctx = Arc::new(PoolContext {
             store: store.clone(),
             runtime,
@@ -108,6 +120,7 @@ impl Daemon {
             liveness,
             _plugin_watcher: plugin_watcher,
             _db_watcher: db_watcher,
+            _db_listener: db_listener,
         })
     }
 

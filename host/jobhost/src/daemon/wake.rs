@@ -1,13 +1,70 @@
 //! Wakes the dispatcher when another process (the CLI, another daemon) writes to the
 //! database, so an enqueued job starts within milliseconds without tight polling. On
-//! SQLite the signal is a change to the write-ahead log, seen through inotify.
+//! SQLite the signal is a change to the write-ahead log, seen through inotify; on
+//! PostgreSQL it is a notification the store's writes send (LISTEN/NOTIFY). Either way
+//! the dispatcher still polls, so a missed signal delays a job by one poll interval at
+//! most.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use jobhost_store::{Change, ChangeStream};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// After the listening connection failed to reopen, wait this long before the next try.
+const RELISTEN_PAUSE: Duration = Duration::from_secs(1);
+
+/// The task that turns database notifications into wake-ups; dropping it stops it.
+pub struct Listening(JoinHandle<()>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Notifies `wake` whenever `changes` reports new work, and whenever its connection
+/// comes back after a drop (notifications sent meanwhile are lost, so look anyway).
+pub fn listen(mut changes: ChangeStream, wake: Arc<Notify>) -> Listening {
+    Listening(tokio::spawn(async move {
+        let mut lost = false;
+        loop {
+            match changes.next().await {
+                Ok(Change::Notified) => wake.notify_one(),
+                Ok(Change::Reconnected) => {
+                    if lost {
+                        info!("listening for new work again; looking for work sent meanwhile");
+                    } else {
+                        warn!(
+                            "the connection listening for new work dropped and was reopened; \
+                             looking for work sent meanwhile"
+                        );
+                    }
+                    lost = false;
+                    wake.notify_one();
+                }
+                Err(e) => {
+                    if !lost {
+                        warn!(
+                            "lost the connection that listens for new work, reconnecting \
+                             (polling every poll interval meanwhile): {e}"
+                        );
+                        lost = true;
+                    } else {
+                        debug!("still cannot listen for new work: {e}");
+                    }
+                    tokio::time::sleep(RELISTEN_PAUSE).await;
+                    wake.notify_one();
+                }
+            }
+        }
+    }))
+}
 
 /// Watches `file` (which may not exist yet) and notifies `wake` whenever it changes.
 /// Dropping the returned watcher stops it.

@@ -62,10 +62,14 @@ impl PostgresStore {
     /// connection at once, so a server that is away or a database that does not exist
     /// is reported here.
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<PostgresStore> {
-        let connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
-            url: crate::redact_url(url),
-            reason: e.to_string(),
-        })?;
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl {
+                url: crate::redact_url(url),
+                reason: e.to_string(),
+            })?
+            // The server's NOTICEs ("relation _sqlx_migrations already exists, skipping"
+            // at every migrate) would be logged at info, on every CLI command.
+            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
             .acquire_timeout(ACQUIRE_TIMEOUT)

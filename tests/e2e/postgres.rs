@@ -1,0 +1,48 @@
+//! The daemon on PostgreSQL: jobs enqueued from the CLI all run, each exactly once, and
+//! a job enqueued while the daemon idles starts at once because the enqueue notified it
+//! (LISTEN/NOTIFY), not because it polled.
+
+use std::time::Duration;
+
+use crate::support::{World, count, wait_until};
+
+#[test]
+fn a_daemon_on_postgres_runs_every_job_once_and_wakes_when_notified() {
+    let world = World::on_postgres();
+    world.install_plugin("echo");
+    world.install_plugin("noop");
+    // An hour between polls: within this test, only a notification wakes the daemon.
+    let daemon = world.start_daemon(&["--poll-interval", "1h"]);
+
+    let lines: Vec<String> = (0..300).map(|n| format!("{{\"n\":{n}}}")).collect();
+    let file = world.dir.path().join("jobs.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = world.cli_ok(&["enqueue", "echo", "--from-file", file.to_str().unwrap()]);
+    assert!(out.contains("enqueued 300 jobs"), "{out}");
+    wait_until("300 completed jobs", Duration::from_secs(60), || {
+        count(&world.stats(), "completed") == 300
+    });
+    let jobs = world.cli_json(&["jobs", "list", "--status", "completed", "--limit", "1000"]);
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 300);
+    let mut seen = std::collections::HashSet::new();
+    for job in jobs {
+        assert_eq!(job["attempt"], 1, "job claimed more than once: {job}");
+        assert_eq!(job["result"], job["payload"], "{job}");
+        assert!(seen.insert(job["payload"].as_str().unwrap().to_string()));
+    }
+
+    // The daemon is idle now; the next job gets to it by notification only.
+    let id = world.enqueue("noop", "{}", &[]);
+    wait_until(
+        "the notified job to complete",
+        Duration::from_secs(30),
+        || world.job(&id)["job"]["status"] == "completed",
+    );
+    let stats = world.stats();
+    assert_eq!(
+        count(&stats, "pending") + count(&stats, "running") + count(&stats, "dead"),
+        0
+    );
+    assert!(daemon.terminate().success());
+}
