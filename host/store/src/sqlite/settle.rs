@@ -1,6 +1,8 @@
 //! Settling finished attempts. A batch costs a handful of statements whatever its
 //! size: one query finds the entries whose job is still theirs, one statement per kind
 //! of outcome applies them, and multi-row INSERTs add the attempt rows and follow-ups.
+//! A completed attempt gets no `job_attempts` row: the job row keeps its facts (see
+//! `admin::job_attempts`), which spares the busiest path an insert and two index updates.
 
 use std::collections::HashSet;
 
@@ -30,7 +32,12 @@ pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result
 
     let attempts: Vec<&AttemptRecord> = live
         .iter()
-        .filter(|s| s.action != SettleAction::Release)
+        .filter(|s| {
+            matches!(
+                s.action,
+                SettleAction::Retry { .. } | SettleAction::DeadLetter { .. }
+            )
+        })
         .map(|s| &s.record)
         .collect();
     insert_attempts(conn, &attempts).await?;
@@ -93,10 +100,10 @@ async fn complete(conn: &mut SqliteConnection, completed: &[&Settlement]) -> Res
         conn,
         "completing jobs",
         completed,
-        "WITH s (job_id, output, done_at, fuel, digest) AS (",
-        ") UPDATE jobs SET status = 'completed', result = s.output, finished_at = s.done_at, \
-         fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
-         FROM s WHERE jobs.id = s.job_id",
+        "WITH s (job_id, output, began_at, done_at, fuel, digest, worker) AS (",
+        ") UPDATE jobs SET status = 'completed', result = s.output, started_at = s.began_at, \
+         finished_at = s.done_at, fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, \
+         completed_by = s.worker, locked_by = NULL FROM s WHERE jobs.id = s.job_id",
         |row, s| {
             let SettleAction::Complete { result, .. } = &s.action else {
                 unreachable!("only completions come here")
@@ -104,9 +111,11 @@ async fn complete(conn: &mut SqliteConnection, completed: &[&Settlement]) -> Res
             let r = &s.record;
             row.push_bind(&r.job_id)
                 .push_bind(result)
+                .push_bind(r.started_at)
                 .push_bind(r.finished_at)
                 .push_bind(r.fuel_used as i64)
-                .push_bind(&r.plugin_digest);
+                .push_bind(&r.plugin_digest)
+                .push_bind(&r.worker_id);
         },
     )
     .await
