@@ -671,6 +671,42 @@ async fn attempts_keep_the_history_of_a_job_oldest_first(store: Arc<dyn Store>) 
     assert_eq!((stored.attempt, stored.fuel_used), (3, 300));
 }
 
+/// The completing attempt reads back exactly as it was settled, whether a backend keeps
+/// it as a row of its own or in the job row.
+async fn the_completing_attempt_keeps_its_worker_times_fuel_and_plugin(store: Arc<dyn Store>) {
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    let first = claim(store.as_ref(), "w1", 1, T0).await;
+    let retry = SettleAction::Retry {
+        error: "busy".into(),
+        run_at: T0 + 1,
+    };
+    let mut failed = settlement(&first[0], "w1", retry);
+    failed.record.fuel_used = 40;
+    store.settle(&[failed]).await.unwrap();
+    let second = claim(store.as_ref(), "w2", 1, T0 + 100).await;
+    let complete = SettleAction::Complete {
+        result: "1".into(),
+        followups: vec![],
+    };
+    let mut done = settlement(&second[0], "w2", complete);
+    done.record = AttemptRecord {
+        started_at: T0 + 150,
+        finished_at: T0 + 170,
+        fuel_used: 7,
+        plugin_digest: Some("v2".into()),
+        ..done.record
+    };
+    store.settle(std::slice::from_ref(&done)).await.unwrap();
+
+    let attempts = store.job_attempts("j").await.unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1], done.record);
+    assert_eq!(attempts[0].fuel_used, 40);
+    let stored = store.get_job("j").await.unwrap().unwrap();
+    assert_eq!(stored.fuel_used, 47);
+    assert_eq!(stored.started_at, Some(T0 + 150));
+}
+
 async fn rescue_takes_back_running_jobs_that_no_registered_worker_holds(store: Arc<dyn Store>) {
     register(store.as_ref(), "alive", T0).await;
     store
@@ -866,6 +902,7 @@ on_every_backend! {
     one_batch_settles_every_kind_of_outcome_and_skips_the_stale,
     a_stale_completion_inserts_no_follow_ups,
     attempts_keep_the_history_of_a_job_oldest_first,
+    the_completing_attempt_keeps_its_worker_times_fuel_and_plugin,
     rescue_takes_back_running_jobs_that_no_registered_worker_holds,
     lists_are_newest_first_filtered_and_limited,
     a_failed_load_never_answers_for_a_job_type,

@@ -54,9 +54,16 @@ pub async fn list_jobs(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>> {
     found.iter().map(rows::job).collect()
 }
 
+/// The attempts with rows, and the completing one rebuilt from the job row (settle writes
+/// no row for it): its fuel is what the job burnt beyond the recorded attempts.
 pub async fn job_attempts(pool: &PgPool, job_id: &str) -> Result<Vec<AttemptRecord>> {
     let sql = format!(
         "SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE job_id = $1 \
+         UNION ALL \
+         SELECT id, attempt, completed_by, started_at, finished_at, 'completed', NULL, \
+                fuel_used - (SELECT COALESCE(SUM(fuel_used), 0) FROM job_attempts \
+                             WHERE job_id = $1)::int8, plugin_digest \
+         FROM jobs WHERE id = $1 AND status = 'completed' AND completed_by IS NOT NULL \
          ORDER BY started_at, attempt"
     );
     let found = sqlx::query(&sql)

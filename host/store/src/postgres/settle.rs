@@ -3,7 +3,8 @@
 //! theirs, one statement per kind of outcome applies them, one inserts the attempt rows
 //! and one the follow-ups. Each statement takes the batch as one array per column
 //! (`UNNEST($1::text[], …)`), so its text, and its prepared plan, is the same for a
-//! batch of one and a batch of a thousand.
+//! batch of one and a batch of a thousand. A completed attempt gets no `job_attempts`
+//! row: the job row keeps its facts (see `admin::job_attempts`).
 
 use std::collections::HashSet;
 
@@ -34,7 +35,12 @@ pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<Set
 
     let attempts: Vec<&AttemptRecord> = live
         .iter()
-        .filter(|s| s.action != SettleAction::Release)
+        .filter(|s| {
+            matches!(
+                s.action,
+                SettleAction::Retry { .. } | SettleAction::DeadLetter { .. }
+            )
+        })
         .map(|s| &s.record)
         .collect();
     insert_attempts(conn, &attempts).await?;
@@ -153,13 +159,21 @@ async fn complete(conn: &mut PgConnection, completed: &[&Settlement]) -> Result<
         })
         .collect();
     sqlx::query(
-        "UPDATE jobs SET status = 'completed', result = s.output, finished_at = s.done_at, \
-         fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
-         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[]) \
-         AS s (job_id, output, done_at, fuel, digest) WHERE jobs.id = s.job_id",
+        "UPDATE jobs SET status = 'completed', result = s.output, started_at = s.began_at, \
+         finished_at = s.done_at, fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, \
+         completed_by = s.worker, locked_by = NULL \
+         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], \
+                     $7::text[]) \
+         AS s (job_id, output, began_at, done_at, fuel, digest, worker) WHERE jobs.id = s.job_id",
     )
     .bind(job_ids(completed))
     .bind(results)
+    .bind(
+        completed
+            .iter()
+            .map(|s| s.record.started_at)
+            .collect::<Vec<_>>(),
+    )
     .bind(
         completed
             .iter()
@@ -168,6 +182,12 @@ async fn complete(conn: &mut PgConnection, completed: &[&Settlement]) -> Result<
     )
     .bind(fuels(completed))
     .bind(digests(completed))
+    .bind(
+        completed
+            .iter()
+            .map(|s| s.record.worker_id.as_str())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await
     .map_err(db("completing jobs"))?;
