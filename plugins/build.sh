@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds every plugin from source into plugins/dist/*.wasm: the examples and the test
-# fixtures, one component per crate, named after the crate. dist/extra/ holds alternative
-# versions (repairable v2) that must not sit beside their first version in one plugins
-# directory, so that `cp dist/*.wasm DIR/` never loads one job type twice.
+# fixtures, one component per crate, named after the crate. dist/extra/ holds what must
+# not sit in a plugins directory with the rest, so that `cp dist/*.wasm DIR/` loads every
+# file once: alternative versions (repairable v2) and components the host must refuse
+# (needs_vault, which imports an interface jobhost does not offer).
 set -euo pipefail
 plugins=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$plugins")
@@ -20,6 +21,7 @@ for crate in examples/* fixtures/*; do
   case "$name" in
     repairable_v1) cp "$built/$name.wasm" dist/repairable.wasm ;;
     repairable_v2) cp "$built/$name.wasm" dist/extra/repairable.wasm ;;
+    needs_vault) cp "$built/$name.wasm" dist/extra/needs_vault.wasm ;;
     *) cp "$built/$name.wasm" "dist/$name.wasm" ;;
   esac
 done

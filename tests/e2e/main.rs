@@ -5,5 +5,6 @@
 mod crash;
 mod failures;
 mod hot_reload;
+mod plugin_check;
 mod postgres;
 mod support;

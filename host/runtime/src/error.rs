@@ -23,7 +23,10 @@ pub enum LoadError {
     },
     #[error("{file} is not a WebAssembly component this host can compile: {reason}")]
     NotAComponent { file: String, reason: String },
-    #[error("{file} cannot be instantiated by this host: {reason}")]
+    #[error(
+        "{file} cannot run on this host (it needs an import jobhost does not offer, or \
+         another version of the jobhost:plugin WIT): {reason}"
+    )]
     Incompatible { file: String, reason: String },
     #[error("{file}: `describe` failed: {reason}")]
     DescribeFailed { file: String, reason: String },

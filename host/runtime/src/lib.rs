@@ -19,12 +19,14 @@
 //!   `schema.rs`: [`PayloadSchema`], shared with the CLI's enqueue.
 //! - `run.rs`: one attempt, and how its end is classified.
 //! - `registry.rs` + `watch.rs`: the live set of plugins in a directory, hot reload.
+//! - `inspect.rs`: [`Inspection`], what `plugins check` reports of a file.
 
 mod bindings;
 mod cache;
 mod config;
 mod error;
 mod host;
+mod inspect;
 mod limits;
 mod manifest;
 mod plugin;
@@ -36,6 +38,7 @@ mod watch;
 
 pub use config::RuntimeConfig;
 pub use error::{LoadError, PayloadError, RuntimeError};
+pub use inspect::Inspection;
 pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, EPOCH_TICK, Limits};
 pub use plugin::{JobTypeSpec, Plugin};
 pub use registry::{Registry, RegistryEvent};

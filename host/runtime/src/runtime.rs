@@ -152,6 +152,10 @@ impl Runtime {
     pub fn default_limits(&self) -> limits::Limits {
         self.0.config.default_limits
     }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
 }
 
 fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) -> Result<(), RuntimeError> {

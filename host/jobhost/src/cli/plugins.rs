@@ -1,11 +1,13 @@
 //! `jobhost plugins list`: what the plugins directory holds, as the daemon would load it.
+//! `jobhost plugins check FILE`: what one component declares and needs, before deploying.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use jobhost_runtime::{Registry, RegistryEvent, Runtime, RuntimeConfig};
+use jobhost_runtime::{Inspection, Plugin, Registry, RegistryEvent, Runtime, RuntimeConfig};
 use serde_json::json;
 
 use super::Cli;
@@ -15,16 +17,33 @@ use super::output::{print_json, table};
 pub enum PluginsCommand {
     /// Load every `*.wasm` in the plugins directory and show what each declares.
     List,
+    /// Check a component before deploying it: what `describe` declares (job types,
+    /// payload schemas, limits), the imports it needs, its size and compile time. Exits
+    /// non-zero, saying why, when this host could not run it.
+    Check {
+        /// The `.wasm` file (its `NAME.toml` manifest beside it is checked too).
+        file: PathBuf,
+    },
 }
 
 pub async fn run(command: &PluginsCommand, cli: &Cli) -> Result<ExitCode> {
-    let PluginsCommand::List = command;
-    let runtime = Runtime::new(RuntimeConfig {
+    match command {
+        PluginsCommand::List => list(cli).await,
+        PluginsCommand::Check { file } => check(cli, file).await,
+    }
+}
+
+fn runtime(cli: &Cli) -> Result<Runtime> {
+    Runtime::new(RuntimeConfig {
         cache_dir: Some(cli.cache_dir.clone()),
         pooling: false,
         ..RuntimeConfig::default()
     })
-    .context("starting the WebAssembly runtime")?;
+    .context("starting the WebAssembly runtime")
+}
+
+async fn list(cli: &Cli) -> Result<ExitCode> {
+    let runtime = runtime(cli)?;
     let registry = Arc::new(Registry::new(runtime, cli.plugins.clone()));
     let events = tokio::task::spawn_blocking({
         let registry = registry.clone();
@@ -50,10 +69,7 @@ pub async fn run(command: &PluginsCommand, cli: &Cli) -> Result<ExitCode> {
                 json!({
                     "file": p.file_name(), "name": p.name(), "version": p.version(),
                     "digest": p.digest(), "size_bytes": p.size_bytes(),
-                    "job_types": p.job_types().iter().map(|t| json!({
-                        "name": t.name, "payload_schema": t.payload_schema.as_ref().map(|s| s.schema()), "limits": t.limits,
-                        "max_attempts": t.max_attempts,
-                    })).collect::<Vec<_>>(),
+                    "job_types": job_types_json(p),
                 })
             })
             .collect();
@@ -85,4 +101,111 @@ pub async fn run(command: &PluginsCommand, cli: &Cli) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn job_types_json(plugin: &Plugin) -> Vec<serde_json::Value> {
+    plugin
+        .job_types()
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "payload_schema": t.payload_schema.as_ref().map(|s| s.schema()),
+                "limits": t.limits,
+                "max_attempts": t.max_attempts,
+            })
+        })
+        .collect()
+}
+
+async fn check(cli: &Cli, file: &std::path::Path) -> Result<ExitCode> {
+    let runtime = runtime(cli)?;
+    let file = file.to_path_buf();
+    let inspection = tokio::task::spawn_blocking(move || runtime.inspect_file(&file)).await??;
+    if cli.json {
+        print_check_json(&inspection)?;
+    } else {
+        print_check(&inspection);
+    }
+    Ok(match &inspection.loaded {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    })
+}
+
+fn print_check_json(i: &Inspection) -> Result<()> {
+    let (plugin, error) = match &i.loaded {
+        Ok(p) => (
+            Some(
+                json!({ "name": p.name(), "version": p.version(), "job_types": job_types_json(p) }),
+            ),
+            None,
+        ),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    print_json(&json!({
+        "file": i.file, "size_bytes": i.size_bytes, "digest": i.digest,
+        "compile_ms": i.compile_time.map(|t| t.as_secs_f64() * 1000.0),
+        "imports": i.imports, "exports": i.exports,
+        "runnable": i.loaded.is_ok(), "plugin": plugin, "error": error,
+    }))
+}
+
+fn print_check(i: &Inspection) {
+    println!("file:     {}", i.file);
+    println!("size:     {} KiB", i.size_bytes.div_ceil(1024));
+    println!("digest:   {}", i.digest);
+    if let Some(t) = i.compile_time {
+        let ms = t.as_secs_f64() * 1000.0;
+        println!("compile:  {ms:.0} ms from scratch (cached on disk afterwards)");
+    }
+    print_names("imports", &i.imports);
+    print_names("exports", &i.exports);
+    match &i.loaded {
+        Ok(plugin) => print_plugin(plugin),
+        Err(e) => eprintln!("refused: {e}"),
+    }
+}
+
+fn print_names(what: &str, names: &[String]) {
+    println!("{what}:{}", if names.is_empty() { " none" } else { "" });
+    for name in names {
+        println!("  {name}");
+    }
+}
+
+fn print_plugin(plugin: &Plugin) {
+    println!("plugin:   {} {}", plugin.name(), plugin.version());
+    let mut t = table(&[
+        "job type",
+        "payload schema",
+        "fuel",
+        "timeout",
+        "memory",
+        "max attempts",
+    ]);
+    for ty in plugin.job_types() {
+        t.add_row(vec![
+            ty.name.clone(),
+            if ty.payload_schema.is_some() {
+                "yes, below"
+            } else {
+                "none"
+            }
+            .into(),
+            ty.limits.fuel.to_string(),
+            humantime::format_duration(ty.limits.timeout).to_string(),
+            format!("{} MiB", ty.limits.memory_mib),
+            ty.max_attempts
+                .map_or("host default".into(), |n| n.to_string()),
+        ]);
+    }
+    println!("{t}");
+    for ty in plugin.job_types() {
+        if let Some(schema) = &ty.payload_schema {
+            let pretty = serde_json::to_string_pretty(schema.schema()).unwrap_or_default();
+            println!("payload schema of {}:\n{pretty}", ty.name);
+        }
+    }
+    println!("ok: this host can run it");
 }
