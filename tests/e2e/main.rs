@@ -2,6 +2,7 @@
 //! SQLite database in a temp dir (or a fresh database on the test PostgreSQL server).
 //! Run `plugins/build.sh` first.
 
+mod capabilities;
 mod crash;
 mod failures;
 mod hot_reload;

@@ -1,11 +1,12 @@
 //! Every knob of the daemon, documented once, here. The CLI fills a [`Config`] from
 //! flags and environment variables; tests build one from `Config::default()`.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use jobhost_runtime::Limits;
+use anyhow::{Context, Result, bail};
+use jobhost_runtime::{Limits, RuntimeConfig, Secrets};
 use jobhost_store::Synchronous;
 
 /// The database used when neither `--db` nor `JOBHOST_DB` names one.
@@ -44,6 +45,8 @@ pub struct Config {
     /// Limits of an attempt whose job type and manifest say nothing.
     pub default_limits: Limits,
     pub sqlite_synchronous: Synchronous,
+    /// Named secrets a plugin's manifest may grant it (`--secrets-file`).
+    pub secrets: Secrets,
 }
 
 impl Default for Config {
@@ -63,11 +66,37 @@ impl Default for Config {
             stale_after: Duration::from_secs(30),
             default_limits: Limits::default(),
             sqlite_synchronous: Synchronous::default(),
+            secrets: Secrets::default(),
         }
     }
 }
 
+/// Reads a secrets file: a TOML table of `NAME = "value"` lines.
+pub fn load_secrets(path: &Path) -> Result<Secrets> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the secrets file {}", path.display()))?;
+    let values: HashMap<String, String> = toml::from_str(&text).with_context(|| {
+        format!(
+            "the secrets file {} must hold NAME = \"value\" lines",
+            path.display()
+        )
+    })?;
+    Ok(Secrets::new(values))
+}
+
 impl Config {
+    /// The sandbox settings for a daemon, or (`pooling: false`) for a CLI command that
+    /// loads plugins once and exits.
+    pub fn runtime_config(&self, pooling: bool) -> RuntimeConfig {
+        RuntimeConfig {
+            cache_dir: Some(self.cache_dir.clone()),
+            default_limits: self.default_limits,
+            max_instances: (self.concurrency as u32 + 8).max(16),
+            pooling,
+            secrets: self.secrets.clone(),
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.concurrency == 0 {
             bail!("concurrency must be at least 1");

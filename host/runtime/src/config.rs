@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::capabilities::Secrets;
 use crate::error::RuntimeError;
 use crate::limits::{Limits, MAX_MEMORY_MIB};
 
@@ -31,6 +32,8 @@ pub struct RuntimeConfig {
     /// The pooling allocator makes a fresh instance cheap (slots are reused, not
     /// mapped anew); the CLI turns it off to start fast and reserve nothing.
     pub pooling: bool,
+    /// Named secrets a plugin's manifest may grant it (`[capabilities] secrets`).
+    pub secrets: Secrets,
 }
 
 impl Default for RuntimeConfig {
@@ -40,6 +43,7 @@ impl Default for RuntimeConfig {
             default_limits: Limits::default(),
             max_instances: DEFAULT_MAX_INSTANCES,
             pooling: true,
+            secrets: Secrets::default(),
         }
     }
 }

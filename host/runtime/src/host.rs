@@ -10,9 +10,11 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::jobhost::plugin::{host, types};
 use crate::bindings::{EnqueueOptions, Level};
+use crate::capabilities::{Capabilities, HttpGate};
 use crate::run::{CancelFlag, FollowUp};
 
 /// Guest stderr kept per attempt (a panic message lands there).
@@ -71,6 +73,8 @@ pub(crate) struct LogContext {
 
 pub(crate) struct AttemptState {
     wasi: WasiCtx,
+    http_ctx: WasiHttpCtx,
+    pub http: HttpGate,
     table: ResourceTable,
     pub limiter: MemoryLimiter,
     pub stderr: MemoryOutputPipe,
@@ -82,16 +86,26 @@ pub(crate) struct AttemptState {
 }
 
 impl AttemptState {
-    pub fn new(log: LogContext, memory_cap: usize, deadline: Instant, cancel: CancelFlag) -> Self {
+    pub fn new(
+        log: LogContext,
+        memory_cap: usize,
+        deadline: Instant,
+        capabilities: &Capabilities,
+        cancel: CancelFlag,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        // Nothing granted: no preopened directories, no environment, no arguments, no
-        // stdin, no sockets. Output goes to a bounded in-memory pipe.
+        // Nothing but what the manifest granted: no preopened directories, no
+        // arguments, no stdin, no sockets; the environment holds the granted secrets
+        // only; HTTP goes to granted hosts only. Output goes to a bounded pipe.
         let wasi = WasiCtxBuilder::new()
+            .envs(capabilities.env())
             .stderr(stderr.clone())
             .stdout(stderr.clone())
             .build();
         AttemptState {
             wasi,
+            http_ctx: WasiHttpCtx::new(),
+            http: HttpGate::new(capabilities, deadline),
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 cap_bytes: memory_cap,
@@ -119,6 +133,16 @@ impl WasiView for AttemptState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for AttemptState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http,
         }
     }
 }

@@ -16,6 +16,7 @@
 //!   host functions (`log`, `enqueue`) and the memory limiter.
 //! - `plugin.rs`: [`Plugin`] and [`JobTypeSpec`] (what `describe` declared, resolved
 //!   limits, compiled payload schema); `manifest.rs`: an operator's `NAME.toml`;
+//!   `capabilities.rs`: what it grants (HTTP to listed hosts, named secrets);
 //!   `schema.rs`: [`PayloadSchema`], shared with the CLI's enqueue.
 //! - `run.rs`: one attempt, and how its end is classified.
 //! - `registry.rs` + `watch.rs`: the live set of plugins in a directory, hot reload.
@@ -23,6 +24,7 @@
 
 mod bindings;
 mod cache;
+mod capabilities;
 mod config;
 mod error;
 mod host;
@@ -36,6 +38,7 @@ mod runtime;
 mod schema;
 mod watch;
 
+pub use capabilities::{Capabilities, Secrets};
 pub use config::RuntimeConfig;
 pub use error::{LoadError, PayloadError, RuntimeError};
 pub use inspect::Inspection;

@@ -1,6 +1,7 @@
 //! An operator's manifest, `NAME.toml` beside `NAME.wasm`: limit overrides for every job
-//! type of the plugin (`[limits]`) or for one (`[types.NAME]`). Unknown keys are errors,
-//! so a typo never silently does nothing.
+//! type of the plugin (`[limits]`) or for one (`[types.NAME]`), and what the plugin is
+//! granted (`[capabilities]`, see `capabilities.rs`). Unknown keys are errors, so a typo
+//! never silently does nothing.
 //!
 //! ```toml
 //! [limits]
@@ -9,6 +10,10 @@
 //! [types.send_email]
 //! fuel = 50000000000
 //! max_attempts = 10
+//!
+//! [capabilities]
+//! http = ["api.example.com"]
+//! secrets = ["WEBHOOK_SECRET"]
 //! ```
 
 use std::collections::HashMap;
@@ -25,6 +30,20 @@ pub(crate) struct Manifest {
     limits: ManifestLimits,
     #[serde(default)]
     types: HashMap<String, ManifestLimits>,
+    #[serde(default)]
+    pub capabilities: ManifestCapabilities,
+}
+
+/// What the operator grants; nothing when absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ManifestCapabilities {
+    /// Hosts (`name` for any port, `name:port` for one) outbound HTTP may reach.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Names of the host's secrets the plugin may read, as environment variables.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]

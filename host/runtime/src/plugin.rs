@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::bindings::{JobPluginPre, PluginInfo};
+use crate::capabilities::{Capabilities, Secrets};
 use crate::error::{LoadError, PayloadError};
 use crate::host::AttemptState;
 use crate::limits::{LimitOverrides, Limits, MAX_MEMORY_MIB};
@@ -26,6 +27,7 @@ struct PluginInner {
     size_bytes: u64,
     job_types: Vec<JobTypeSpec>,
     default_limits: Limits,
+    capabilities: Capabilities,
     pre: JobPluginPre<AttemptState>,
 }
 
@@ -106,6 +108,10 @@ impl Plugin {
     pub(crate) fn pre(&self) -> &JobPluginPre<AttemptState> {
         &self.0.pre
     }
+    /// What the operator's manifest granted it (nothing without one).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.0.capabilities
+    }
 }
 
 /// What is known of a file before its description is checked.
@@ -122,6 +128,7 @@ pub(crate) fn from_description(
     info: PluginInfo,
     defaults: Limits,
     manifest: Option<(String, Manifest)>,
+    host_secrets: &Secrets,
 ) -> Result<Plugin, LoadError> {
     let file = compiled.file_name.clone();
     let bad = |reason: String| LoadError::BadDescription {
@@ -132,15 +139,22 @@ pub(crate) fn from_description(
         return Err(bad("`describe` declares no job types".into()));
     }
     let declared: Vec<String> = info.job_types.iter().map(|t| t.name.clone()).collect();
+    let mut capabilities = Capabilities::default();
     if let Some((manifest_name, manifest)) = &manifest {
+        let bad_manifest = |reason: String| LoadError::BadManifest {
+            file: file.clone(),
+            manifest: manifest_name.clone(),
+            reason,
+        };
         let unknown = manifest.unknown_types(&declared);
         if !unknown.is_empty() {
-            return Err(LoadError::BadManifest {
-                file: file.clone(),
-                manifest: manifest_name.clone(),
-                reason: format!("it names job types the plugin does not declare: {unknown:?}"),
-            });
+            return Err(bad_manifest(format!(
+                "it names job types the plugin does not declare: {unknown:?}"
+            )));
         }
+        let granted = &manifest.capabilities;
+        capabilities = Capabilities::grant(&granted.http, &granted.secrets, host_secrets)
+            .map_err(bad_manifest)?;
     }
     let mut job_types = Vec::new();
     for declared_type in info.job_types {
@@ -198,6 +212,7 @@ pub(crate) fn from_description(
         size_bytes: compiled.size_bytes,
         job_types,
         default_limits: defaults,
+        capabilities,
         pre: compiled.pre,
     })))
 }

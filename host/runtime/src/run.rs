@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::bindings::{Job, JobError};
+use crate::capabilities::Capabilities;
 use crate::host::{AttemptState, LogContext, StopReason};
 use crate::limits::Limits;
 use crate::plugin::Plugin;
@@ -99,10 +100,11 @@ pub(crate) fn new_store(
     engine: &Engine,
     log: LogContext,
     limits: &Limits,
+    capabilities: &Capabilities,
     cancel: CancelFlag,
 ) -> Store<AttemptState> {
     let deadline = Instant::now() + limits.timeout;
-    let state = AttemptState::new(log, limits.memory_bytes(), deadline, cancel);
+    let state = AttemptState::new(log, limits.memory_bytes(), deadline, capabilities, cancel);
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     store
@@ -144,7 +146,7 @@ pub(crate) fn run(
         job_id: job.id.clone(),
         job_type: job.job_type.clone(),
     };
-    let mut store = new_store(engine, log, &limits, cancel.clone());
+    let mut store = new_store(engine, log, &limits, plugin.capabilities(), cancel.clone());
     let wit_job = Job {
         id: job.id.clone(),
         job_type: job.job_type.clone(),
@@ -164,6 +166,7 @@ pub(crate) fn run(
         Ok(Err(JobError::Fail(message))) => Outcome::Fail(message),
         Err(error) => classify(&error, store.data(), &limits),
     };
+    let outcome = refusals_are_permanent(outcome, &store.data().http.refused);
     let followups = match outcome {
         Outcome::Completed(_) => std::mem::take(&mut store.data_mut().followups),
         _ => Vec::new(),
@@ -173,6 +176,20 @@ pub(crate) fn run(
         fuel_used,
         duration: start.elapsed(),
         followups,
+    }
+}
+
+/// An attempt that was refused a destination and did not complete fails for good: no
+/// retry can reach a host its manifest does not grant.
+fn refusals_are_permanent(outcome: Outcome, refused: &[String]) -> Outcome {
+    match outcome {
+        Outcome::Completed(_) | Outcome::Fail(_) | Outcome::Cancelled => outcome,
+        _ if refused.is_empty() => outcome,
+        other => Outcome::Fail(format!(
+            "outbound HTTP to {} was refused: the plugin's manifest does not grant it \
+             ([capabilities] http); the attempt then ended as {other}",
+            refused.join(", ")
+        )),
     }
 }
 

@@ -10,6 +10,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::{JobPlugin, JobPluginPre};
+use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
 use crate::error::{LoadError, RuntimeError};
 use crate::host::{AttemptState, LogContext};
@@ -45,6 +46,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| RuntimeError::Engine(format!("linking WASI: {e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("linking WASI HTTP: {e:#}")))?;
         JobPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("linking the host interface: {e:#}")))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -121,7 +124,13 @@ impl Runtime {
             pre,
         };
         let info = self.describe(&compiled)?;
-        from_description(compiled, info, inner.config.default_limits, manifest)
+        from_description(
+            compiled,
+            info,
+            inner.config.default_limits,
+            manifest,
+            &inner.config.secrets,
+        )
     }
 
     /// Calls `describe` under the default limits, so a plugin that misbehaves there
@@ -133,7 +142,15 @@ impl Runtime {
             job_id: "describe".into(),
             job_type: String::new(),
         };
-        let mut store = run::new_store(&self.0.engine, log, &limits, CancelFlag::default());
+        // `describe` runs with no capabilities, whatever the manifest grants.
+        let nothing = Capabilities::default();
+        let mut store = run::new_store(
+            &self.0.engine,
+            log,
+            &limits,
+            &nothing,
+            CancelFlag::default(),
+        );
         let result = compiled
             .pre
             .instantiate(&mut store)

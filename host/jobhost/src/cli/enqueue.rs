@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use jobhost_runtime::{PayloadSchema, Registry, Runtime, RuntimeConfig};
+use jobhost_runtime::{PayloadSchema, Registry, Runtime};
 use jobhost_store::{Store, now_micros};
 
 use super::Cli;
@@ -89,12 +89,8 @@ async fn job_type_facts(
     if !cli.plugins.is_dir() {
         return Ok(None);
     }
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(cli.cache_dir.clone()),
-        pooling: false,
-        ..RuntimeConfig::default()
-    })
-    .context("starting the WebAssembly runtime to read the plugins")?;
+    let runtime = Runtime::new(cli.config()?.runtime_config(false))
+        .context("starting the WebAssembly runtime to read the plugins")?;
     let registry = Arc::new(Registry::new(runtime, cli.plugins.clone()));
     tokio::task::spawn_blocking({
         let registry = registry.clone();

@@ -44,6 +44,10 @@ pub struct Cli {
         default_value = "normal"
     )]
     pub sqlite_synchronous: Synchronous,
+    /// Named secrets plugins may be granted by their manifests (`[capabilities]
+    /// secrets`): a TOML file of `NAME = "value"` lines. Values are never logged.
+    #[arg(long, global = true, env = "JOBHOST_SECRETS_FILE")]
+    pub secrets_file: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -73,8 +77,8 @@ pub enum Command {
 }
 
 impl Cli {
-    /// The daemon configuration the global options describe.
-    fn config(&self) -> Config {
+    /// The configuration the global options describe, secrets left out.
+    fn base_config(&self) -> Config {
         Config {
             db_url: self.db.clone(),
             plugins_dir: self.plugins.clone(),
@@ -84,13 +88,22 @@ impl Cli {
         }
     }
 
+    /// The configuration with the secrets file read: for what loads plugins.
+    fn config(&self) -> Result<Config> {
+        let mut config = self.base_config();
+        if let Some(path) = &self.secrets_file {
+            config.secrets = config::load_secrets(path)?;
+        }
+        Ok(config)
+    }
+
     async fn store(&self) -> Result<Arc<dyn Store>> {
-        crate::daemon::open_store(&self.config()).await
+        crate::daemon::open_store(&self.base_config()).await
     }
 
     pub async fn run(self) -> Result<ExitCode> {
         match &self.command {
-            Command::Serve(args) => serve::run(args, self.config()).await,
+            Command::Serve(args) => serve::run(args, self.config()?).await,
             Command::Enqueue(args) => enqueue::run(args, &self).await,
             Command::Jobs(command) => jobs::run(command, &*self.store().await?, self.json).await,
             Command::Dlq(command) => dlq::run(command, &*self.store().await?, self.json).await,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use jobhost_runtime::{Inspection, Plugin, Registry, RegistryEvent, Runtime, RuntimeConfig};
+use jobhost_runtime::{Inspection, Plugin, Registry, RegistryEvent, Runtime};
 use serde_json::json;
 
 use super::Cli;
@@ -34,12 +34,7 @@ pub async fn run(command: &PluginsCommand, cli: &Cli) -> Result<ExitCode> {
 }
 
 fn runtime(cli: &Cli) -> Result<Runtime> {
-    Runtime::new(RuntimeConfig {
-        cache_dir: Some(cli.cache_dir.clone()),
-        pooling: false,
-        ..RuntimeConfig::default()
-    })
-    .context("starting the WebAssembly runtime")
+    Runtime::new(cli.config()?.runtime_config(false)).context("starting the WebAssembly runtime")
 }
 
 async fn list(cli: &Cli) -> Result<ExitCode> {
@@ -136,9 +131,13 @@ async fn check(cli: &Cli, file: &std::path::Path) -> Result<ExitCode> {
 fn print_check_json(i: &Inspection) -> Result<()> {
     let (plugin, error) = match &i.loaded {
         Ok(p) => (
-            Some(
-                json!({ "name": p.name(), "version": p.version(), "job_types": job_types_json(p) }),
-            ),
+            Some(json!({
+                "name": p.name(), "version": p.version(), "job_types": job_types_json(p),
+                "granted": {
+                    "http": p.capabilities().http_hosts(),
+                    "secrets": p.capabilities().secret_names(),
+                },
+            })),
             None,
         ),
         Err(e) => (None, Some(e.to_string())),
@@ -176,6 +175,12 @@ fn print_names(what: &str, names: &[String]) {
 
 fn print_plugin(plugin: &Plugin) {
     println!("plugin:   {} {}", plugin.name(), plugin.version());
+    let granted = plugin.capabilities();
+    println!(
+        "granted:  outbound HTTP to {}; secrets: {}",
+        none_if_empty(&granted.http_hosts()),
+        none_if_empty(&granted.secret_names())
+    );
     let mut t = table(&[
         "job type",
         "payload schema",
@@ -208,4 +213,16 @@ fn print_plugin(plugin: &Plugin) {
         }
     }
     println!("ok: this host can run it");
+}
+
+fn none_if_empty<T: AsRef<str>>(names: &[T]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }

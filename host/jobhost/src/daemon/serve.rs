@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use jobhost_runtime::{Registry, Runtime, RuntimeConfig};
+use jobhost_runtime::{Registry, Runtime};
 use jobhost_store::{ConnectOptions, Store, WorkerInfo};
 use tokio::sync::Notify;
 use tracing::{info, warn};
@@ -61,13 +61,8 @@ impl Daemon {
                 config.plugins_dir.display()
             )
         })?;
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(config.cache_dir.clone()),
-            default_limits: config.default_limits,
-            max_instances: (config.concurrency as u32 + 8).max(16),
-            pooling: true,
-        })
-        .context("starting the WebAssembly runtime")?;
+        let runtime = Runtime::new(config.runtime_config(true))
+            .context("starting the WebAssembly runtime")?;
         let registry = Arc::new(Registry::new(runtime.clone(), config.plugins_dir.clone()));
         plugins::load_all(store.as_ref(), registry.clone()).await;
         let plugin_watcher =
