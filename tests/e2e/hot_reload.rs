@@ -101,3 +101,56 @@ fn a_corrupt_plugin_is_reported_and_changes_nothing_else() {
         || world.job(&id)["job"]["status"] == "completed",
     );
 }
+
+#[test]
+fn every_version_is_recorded_and_rolling_back_is_copying_the_old_file_back() {
+    let world = World::new();
+    world.install("repairable.wasm", "repairable.wasm");
+    let daemon = world.start_daemon(&[]);
+    let serving = |world: &World| -> Vec<(String, bool)> {
+        let listing = world.cli_json(&["plugins", "list"]);
+        listing["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let digest = v["digest"].as_str().unwrap()[..12].to_string();
+                (digest, v["retired_at"].is_null())
+            })
+            .collect()
+    };
+    let v1 = world.cli_json(&["plugins", "list"])["loaded"][0]["digest"]
+        .as_str()
+        .unwrap()[..12]
+        .to_string();
+
+    world.install("extra/repairable.wasm", "repairable.wasm");
+    daemon.wait_for_log_count("plugin loaded", 2, Duration::from_secs(30));
+    let v2 = world.cli_json(&["plugins", "list"])["loaded"][0]["digest"]
+        .as_str()
+        .unwrap()[..12]
+        .to_string();
+    assert_ne!(v1, v2);
+    wait_until("v1 to be retired", Duration::from_secs(10), || {
+        serving(&world) == [(v2.clone(), true), (v1.clone(), false)]
+    });
+
+    // Roll back: the old file again. It serves new attempts; v2 is retired.
+    world.install("repairable.wasm", "repairable.wasm");
+    daemon.wait_for_log_count("plugin loaded", 3, Duration::from_secs(30));
+    wait_until("v2 to be retired", Duration::from_secs(10), || {
+        let history = serving(&world);
+        history.contains(&(v1.clone(), true)) && history.contains(&(v2.clone(), false))
+    });
+    let id = world.enqueue("repairable", "{}", &[]);
+    wait_until(
+        "the job to fail on v1 again",
+        Duration::from_secs(30),
+        || world.cli(&["dlq", "show", &id]).status.success(),
+    );
+    let digest = world.dead(&id)["dead_letter"]["plugin_digest"]
+        .as_str()
+        .unwrap()[..12]
+        .to_string();
+    assert_eq!(digest, v1, "the attempt records the version it ran with");
+}

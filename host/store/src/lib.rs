@@ -82,6 +82,9 @@ pub trait Store: Send + Sync + 'static {
     /// The newest loaded plugin record that declares this job type.
     async fn job_type(&self, name: &str) -> Result<Option<JobTypeRecord>>;
     async fn list_plugins(&self) -> Result<Vec<PluginRecord>>;
+    /// Marks the serving loads of `file` at `digest` retired (the file was replaced by
+    /// another version, or removed), so the history shows when each version served.
+    async fn retire_plugin(&self, file: &str, digest: &str, at: Micros) -> Result<()>;
 
     /// A file whose modification means another process wrote to the database (the
     /// SQLite WAL), so a daemon can wake on it instead of polling tightly.

@@ -331,6 +331,8 @@ pub struct PluginRecord {
     pub name: String,
     pub version: String,
     pub loaded_at: Micros,
+    /// When it stopped serving (replaced or removed); `None` while it serves.
+    pub retired_at: Option<Micros>,
     /// Why it could not be loaded; `None` for a good load.
     pub error: Option<String>,
     pub job_types: Vec<JobTypeRecord>,

@@ -479,6 +479,7 @@ async fn plugin_records_keep_history_and_the_newest_job_type_wins(store: Arc<dyn
         name: "send_email".into(),
         version: "1".into(),
         loaded_at,
+        retired_at: None,
         error: None,
         job_types: vec![JobTypeRecord {
             name: "send_email".into(),
@@ -507,6 +508,57 @@ async fn plugin_records_keep_history_and_the_newest_job_type_wins(store: Arc<dyn
             .map(|p| p.digest.as_str())
             .collect::<Vec<_>>(),
         ["v2", "v1"]
+    );
+}
+
+async fn a_replaced_version_is_retired_and_the_history_keeps_both(store: Arc<dyn Store>) {
+    let record = |digest: &str, loaded_at: Micros, error: Option<&str>| PluginRecord {
+        digest: digest.into(),
+        file: "resize.wasm".into(),
+        name: "resize".into(),
+        version: digest.into(),
+        loaded_at,
+        retired_at: None,
+        error: error.map(String::from),
+        job_types: vec![],
+    };
+    store.record_plugin(&record("v1", T0, None)).await.unwrap();
+    store
+        .record_plugin(&record("v2", T0 + 1, Some("bad component")))
+        .await
+        .unwrap();
+    store
+        .record_plugin(&record("v3", T0 + 2, None))
+        .await
+        .unwrap();
+    store
+        .retire_plugin("resize.wasm", "v1", T0 + 2)
+        .await
+        .unwrap();
+    // Retiring what does not serve changes nothing: a failed load, another file.
+    store
+        .retire_plugin("resize.wasm", "v2", T0 + 3)
+        .await
+        .unwrap();
+    store
+        .retire_plugin("other.wasm", "v3", T0 + 3)
+        .await
+        .unwrap();
+
+    let history: Vec<(String, Option<Micros>)> = store
+        .list_plugins()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.digest, p.retired_at))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("v3".to_string(), None),
+            ("v2".to_string(), None),
+            ("v1".to_string(), Some(T0 + 2)),
+        ]
     );
 }
 
@@ -817,6 +869,7 @@ async fn a_failed_load_never_answers_for_a_job_type(store: Arc<dyn Store>) {
         name: "resize".into(),
         version: digest.into(),
         loaded_at,
+        retired_at: None,
         error: error.map(String::from),
         job_types: vec![JobTypeRecord {
             name: "resize".into(),
@@ -897,6 +950,7 @@ on_every_backend! {
     a_replay_creates_a_new_job_and_keeps_the_row,
     stats_count_every_state,
     plugin_records_keep_history_and_the_newest_job_type_wins,
+    a_replaced_version_is_retired_and_the_history_keeps_both,
     a_heartbeat_for_an_unknown_worker_says_so,
     enqueue_takes_big_batches_whole_or_not_at_all,
     one_batch_settles_every_kind_of_outcome_and_skips_the_stale,

@@ -1,4 +1,5 @@
-//! `jobhost plugins list`: what the plugins directory holds, as the daemon would load it.
+//! `jobhost plugins list`: what the plugins directory holds, as the daemon would load it,
+//! and every version daemons have loaded from it (the history in the database).
 //! `jobhost plugins check FILE`: what one component declares and needs, before deploying.
 
 use std::path::PathBuf;
@@ -8,14 +9,17 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use jobhost_runtime::{Inspection, Plugin, Registry, RegistryEvent, Runtime};
+use jobhost_store::{Micros, PluginRecord};
 use serde_json::json;
 
 use super::Cli;
-use super::output::{print_json, table};
+use super::output::{print_json, short, table, time};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
-    /// Load every `*.wasm` in the plugins directory and show what each declares.
+    /// Load every `*.wasm` in the plugins directory and show what each declares, then
+    /// every version a daemon ever loaded, when it served and when it was retired.
+    /// Rolling back is copying the old file back.
     List,
     /// Check a component before deploying it: what `describe` declares (job types,
     /// payload schemas, limits), the imports it needs, its size and compile time. Exits
@@ -56,6 +60,8 @@ async fn list(cli: &Cli) -> Result<ExitCode> {
         .collect();
     let mut plugins = registry.plugins();
     plugins.sort_by(|a, b| a.file_name().cmp(b.file_name()));
+    let records = cli.store().await?.list_plugins().await?;
+    let history = versions(&records);
 
     if cli.json {
         let loaded: Vec<_> = plugins
@@ -72,7 +78,7 @@ async fn list(cli: &Cli) -> Result<ExitCode> {
             .iter()
             .map(|(file, error)| json!({ "file": file, "error": error }))
             .collect();
-        print_json(&json!({ "loaded": loaded, "failed": failed }))?;
+        print_json(&json!({ "loaded": loaded, "failed": failed, "history": history }))?;
     } else {
         let mut t = table(&["file", "plugin", "version", "job types", "digest", "size"]);
         for p in &plugins {
@@ -90,6 +96,7 @@ async fn list(cli: &Cli) -> Result<ExitCode> {
         for (file, error) in &failures {
             eprintln!("not loadable: {file}: {error}");
         }
+        print_history(&history);
     }
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS
@@ -225,4 +232,85 @@ fn none_if_empty<T: AsRef<str>>(names: &[T]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// One version of one file, as daemons recorded its loads.
+#[derive(Debug, serde::Serialize)]
+struct Version<'a> {
+    file: &'a str,
+    digest: &'a str,
+    name: &'a str,
+    version: &'a str,
+    first_loaded_at: Micros,
+    /// When its last serving load was retired; `None` while some daemon serves it.
+    retired_at: Option<Micros>,
+    error: Option<&'a str>,
+}
+
+/// Folds the load records (one per daemon start) into one row per file and digest,
+/// newest first within a file. A version serves while any good load of it is not
+/// retired; otherwise it was retired when its last load was.
+fn versions(records: &[PluginRecord]) -> Vec<Version<'_>> {
+    let mut rows: Vec<Version> = Vec::new();
+    for r in records {
+        let same = |v: &&mut Version| v.file == r.file && v.digest == r.digest;
+        let Some(row) = rows.iter_mut().find(same) else {
+            rows.push(Version {
+                file: &r.file,
+                digest: &r.digest,
+                name: &r.name,
+                version: &r.version,
+                first_loaded_at: r.loaded_at,
+                retired_at: r.retired_at,
+                error: r.error.as_deref(),
+            });
+            continue;
+        };
+        row.first_loaded_at = row.first_loaded_at.min(r.loaded_at);
+        if r.error.is_none() {
+            row.retired_at = match (row.error.take(), row.retired_at, r.retired_at) {
+                (Some(_), _, retired) => retired,
+                (None, Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+        }
+    }
+    rows.sort_by(|a, b| {
+        a.file
+            .cmp(b.file)
+            .then(b.first_loaded_at.cmp(&a.first_loaded_at))
+    });
+    rows
+}
+
+fn print_history(history: &[Version]) {
+    if history.is_empty() {
+        println!("history: no daemon has loaded a plugin from this database yet");
+        return;
+    }
+    println!("history (every version daemons loaded, newest first per file):");
+    let mut t = table(&[
+        "file",
+        "plugin",
+        "version",
+        "digest",
+        "first loaded",
+        "state",
+    ]);
+    for v in history {
+        let state = match (v.error, v.retired_at) {
+            (Some(error), _) => format!("failed: {}", short(error, 60)),
+            (None, Some(at)) => format!("retired {}", time(at)),
+            (None, None) => "serving".into(),
+        };
+        t.add_row(vec![
+            v.file.to_string(),
+            v.name.to_string(),
+            v.version.to_string(),
+            v.digest[..12.min(v.digest.len())].to_string(),
+            time(v.first_loaded_at),
+            state,
+        ]);
+    }
+    println!("{t}");
 }

@@ -17,6 +17,7 @@ pub fn record_of(plugin: &Plugin) -> PluginRecord {
         name: plugin.name().to_string(),
         version: plugin.version().to_string(),
         loaded_at: now_micros(),
+        retired_at: None,
         error: None,
         job_types: plugin
             .job_types()
@@ -61,6 +62,7 @@ fn log_event(event: &RegistryEvent) -> Option<PluginRecord> {
                 name: String::new(),
                 version: String::new(),
                 loaded_at: now_micros(),
+                retired_at: None,
                 error: Some(error.clone()),
                 job_types: Vec::new(),
             })
@@ -69,6 +71,11 @@ fn log_event(event: &RegistryEvent) -> Option<PluginRecord> {
 }
 
 pub async fn record(store: &dyn Store, event: &RegistryEvent) {
+    if let Some((file, digest)) = retired_by(event)
+        && let Err(e) = store.retire_plugin(file, digest, now_micros()).await
+    {
+        error!("could not record that {file} stopped serving: {e}");
+    }
     if let Some(record) = log_event(event)
         && let Err(e) = store.record_plugin(&record).await
     {
@@ -76,6 +83,19 @@ pub async fn record(store: &dyn Store, event: &RegistryEvent) {
             "could not record plugin {} in the database: {e}",
             record.file
         );
+    }
+}
+
+/// The version an event took out of service: the one a new file replaced, or a
+/// removed file's.
+fn retired_by(event: &RegistryEvent) -> Option<(&str, &str)> {
+    match event {
+        RegistryEvent::Loaded {
+            replaced: Some(old),
+            ..
+        } => Some((old.file_name(), old.digest())),
+        RegistryEvent::Removed { file_name, digest } => Some((file_name, digest)),
+        _ => None,
     }
 }
 

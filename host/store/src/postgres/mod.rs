@@ -191,6 +191,10 @@ impl Store for PostgresStore {
         plugins::list_plugins(&self.pool).await
     }
 
+    async fn retire_plugin(&self, file: &str, digest: &str, at: Micros) -> Result<()> {
+        plugins::retire_plugin(&self.pool, file, digest, at).await
+    }
+
     /// PostgreSQL pushes changes instead: see [`Store::subscribe_changes`].
     fn change_file(&self) -> Option<PathBuf> {
         None

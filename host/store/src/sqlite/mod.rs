@@ -252,6 +252,10 @@ impl Store for SqliteStore {
         plugins::list_plugins(&self.pool).await
     }
 
+    async fn retire_plugin(&self, file: &str, digest: &str, at: Micros) -> Result<()> {
+        plugins::retire_plugin(&self.pool, file, digest, at).await
+    }
+
     fn change_file(&self) -> Option<PathBuf> {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");

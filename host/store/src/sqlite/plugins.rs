@@ -89,7 +89,7 @@ pub async fn list_plugins(pool: &SqlitePool) -> Result<Vec<PluginRecord>> {
     }
 
     let loads = sqlx::query(
-        "SELECT seq, digest, file, name, version, loaded_at, error FROM plugins \
+        "SELECT seq, digest, file, name, version, loaded_at, retired_at, error FROM plugins \
          ORDER BY loaded_at DESC, seq DESC",
     )
     .fetch_all(pool)
@@ -106,9 +106,25 @@ pub async fn list_plugins(pool: &SqlitePool) -> Result<Vec<PluginRecord>> {
                 name: row.try_get("name").map_err(read())?,
                 version: row.try_get("version").map_err(read())?,
                 loaded_at: row.try_get("loaded_at").map_err(read())?,
+                retired_at: row.try_get("retired_at").map_err(read())?,
                 error: row.try_get("error").map_err(read())?,
                 job_types: by_load.remove(&seq).unwrap_or_default(),
             })
         })
         .collect()
+}
+
+/// Marks the serving loads of this file and digest as retired from `at`.
+pub async fn retire_plugin(pool: &SqlitePool, file: &str, digest: &str, at: Micros) -> Result<()> {
+    sqlx::query(
+        "UPDATE plugins SET retired_at = ?3 WHERE file = ?1 AND digest = ?2 \
+         AND error IS NULL AND retired_at IS NULL",
+    )
+    .bind(file)
+    .bind(digest)
+    .bind(at)
+    .execute(pool)
+    .await
+    .map_err(db("retiring a plugin version"))?;
+    Ok(())
 }
