@@ -9,6 +9,9 @@
 //!    daemon; p50/p99 of (attempt start − enqueue time).
 //! 4. The daemon's resident memory, idle with every example plugin loaded, and its peak
 //!    under the throughput load.
+//! 5. Start-up with 20 plugins in the directory (every built plugin, topped up with
+//!    copies of the `variant` fixture patched to distinct job types): time from spawn to
+//!    "daemon ready", with an empty compile cache (cold) and a filled one (warm).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +24,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_jobhost");
 const THROUGHPUT_JOBS: usize = 20_000;
 const LATENCY_SAMPLES: usize = 200;
 const SANDBOX_ATTEMPTS: u32 = 20_000;
+const STARTUP_PLUGINS: usize = 20;
 
 fn dist() -> PathBuf {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/dist");
@@ -34,6 +38,7 @@ fn dist() -> PathBuf {
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     sandbox_overhead()?;
+    startup()?;
     runtime.block_on(async {
         throughput_and_memory().await?;
         latency().await
@@ -117,6 +122,22 @@ impl BenchWorld {
         command
     }
 
+    /// Adds copies of the `variant` fixture, each patched to its own job type, until the
+    /// plugins directory holds `total` files.
+    fn top_up_with_variants(&self, total: usize) -> anyhow::Result<()> {
+        let plugins = self.dir.path().join("plugins");
+        let original = std::fs::read(dist().join("variant.wasm"))?;
+        let mut n = 1;
+        while std::fs::read_dir(&plugins)?.count() < total {
+            let name = format!("variant_{n:02}");
+            let patched = replace_once(&original, b"variant_00", name.as_bytes())
+                .ok_or_else(|| anyhow::anyhow!("variant.wasm does not hold its name once"))?;
+            std::fs::write(plugins.join(format!("{name}.wasm")), patched)?;
+            n += 1;
+        }
+        Ok(())
+    }
+
     fn start_daemon(&self) -> anyhow::Result<Child> {
         let log = self.dir.path().join("daemon.log");
         let child = self
@@ -136,6 +157,34 @@ impl BenchWorld {
         }
         Ok(child)
     }
+}
+
+fn replace_once(haystack: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let at = haystack.windows(from.len()).position(|w| w == from)?;
+    let again = haystack[at + 1..].windows(from.len()).any(|w| w == from);
+    (!again && from.len() == to.len()).then(|| {
+        let mut out = haystack.to_vec();
+        out[at..at + to.len()].copy_from_slice(to);
+        out
+    })
+}
+
+fn startup() -> anyhow::Result<()> {
+    let world = BenchWorld::new()?;
+    world.top_up_with_variants(STARTUP_PLUGINS)?;
+    let mut timed = Vec::new();
+    for _ in ["cold", "warm"] {
+        let start = Instant::now();
+        let daemon = world.start_daemon()?;
+        timed.push(start.elapsed());
+        stop(daemon);
+    }
+    println!(
+        "start-up with {STARTUP_PLUGINS} plugins (spawn to ready): cold compile cache {:.0} ms, warm {:.0} ms",
+        timed[0].as_secs_f64() * 1000.0,
+        timed[1].as_secs_f64() * 1000.0
+    );
+    Ok(())
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
