@@ -1,6 +1,7 @@
 //! The Rust SDK for jobhost plugins: the bindings of the `jobhost:plugin` world, with
-//! the plumbing hidden. A plugin is a type implementing [`Handler`] and one line,
-//! `jobhost_plugin_sdk::export!(MyPlugin);`. See `plugins/README.md` for an example.
+//! the plumbing hidden. A handler is a plain function over a serde payload, declared with
+//! [`JobSpec`] and [`plugin!`] (see `plugins/README.md`); the [`Handler`] trait with
+//! `export!` is the level below, for a plugin that wants the WIT types themselves.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -10,8 +11,12 @@ wit_bindgen::generate!({
     default_bindings_module: "jobhost_plugin_sdk",
 });
 
+mod jobs;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+pub use jobs::{JobSpec, describe_jobs, fail, retry, run_job};
 
 pub use exports::jobhost::plugin::handler::Guest as Handler;
 pub use jobhost::plugin::types::{

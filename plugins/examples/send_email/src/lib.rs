@@ -3,13 +3,9 @@
 //! addresses `*@bounce.invalid` and `*@tempfail.invalid` stand for a mailbox that does not
 //! exist (a permanent failure) and a busy mail server (a retryable one).
 
-use jobhost_plugin_sdk::{
-    Handler, Job, JobError, Limits, PluginInfo, info, job_type, payload, result,
-};
-use serde::Deserialize;
+use jobhost_plugin_sdk::{Job, JobError, JobSpec, fail, info, retry};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-struct SendEmail;
 
 /// Something@something.something, without spaces: enough to refuse obvious typos.
 /// (Spelled with a plain space, not `\s`: the validator quotes the pattern in its
@@ -22,44 +18,37 @@ struct Email {
     subject: String,
 }
 
-impl Handler for SendEmail {
-    fn describe() -> PluginInfo {
-        let schema = json!({
-            "type": "object",
-            "required": ["to", "subject"],
-            "properties": {
-                "to": { "type": "string", "pattern": EMAIL_PATTERN },
-                "subject": { "type": "string", "minLength": 1 },
-                "body": { "type": "string" }
-            },
-            "additionalProperties": false
-        });
-        PluginInfo {
-            name: "send_email".into(),
-            version: "1.0.0".into(),
-            job_types: vec![job_type(
-                "send_email",
-                Some(schema),
-                Limits::host_defaults(),
-            )],
-        }
-    }
-
-    fn run(job: Job) -> Result<String, JobError> {
-        let email: Email = payload(&job)?;
-        if email.to.ends_with("@bounce.invalid") {
-            return Err(JobError::Fail(format!(
-                "mailbox does not exist: {}",
-                email.to
-            )));
-        }
-        if email.to.ends_with("@tempfail.invalid") {
-            return Err(JobError::Retry("mail server busy, try later".into()));
-        }
-        info(&format!("sending email to {}: {}", email.to, email.subject));
-        let message_id = format!("<{}@jobhost.example>", job.id);
-        result(&json!({ "delivered_to": email.to, "message_id": message_id }))
-    }
+#[derive(Serialize)]
+struct Receipt {
+    delivered_to: String,
+    message_id: String,
 }
 
-jobhost_plugin_sdk::export!(SendEmail);
+fn send_email(email: Email, job: &Job) -> Result<Receipt, JobError> {
+    if email.to.ends_with("@bounce.invalid") {
+        return Err(fail(format!("mailbox does not exist: {}", email.to)));
+    }
+    if email.to.ends_with("@tempfail.invalid") {
+        return Err(retry("mail server busy, try later"));
+    }
+    info(&format!("sending email to {}: {}", email.to, email.subject));
+    Ok(Receipt {
+        message_id: format!("<{}@jobhost.example>", job.id),
+        delivered_to: email.to,
+    })
+}
+
+jobhost_plugin_sdk::plugin!(
+    "send_email",
+    "1.0.0",
+    [JobSpec::new("send_email", send_email).schema(json!({
+        "type": "object",
+        "required": ["to", "subject"],
+        "properties": {
+            "to": { "type": "string", "pattern": EMAIL_PATTERN },
+            "subject": { "type": "string", "minLength": 1 },
+            "body": { "type": "string" }
+        },
+        "additionalProperties": false
+    })),]
+);
