@@ -3,7 +3,9 @@
 # fixtures, one component per crate, named after the crate. dist/extra/ holds what must
 # not sit in a plugins directory with the rest, so that `cp dist/*.wasm DIR/` loads every
 # file once: alternative versions (repairable v2) and components the host must refuse
-# (needs_vault, which imports an interface jobhost does not offer).
+# (needs_vault, which imports an interface jobhost does not offer). dist/lang/ holds the
+# handlers written in Python and JavaScript, built by build-languages.sh: they embed an
+# interpreter and take tens of seconds to compile, so only the tests that use them load them.
 set -euo pipefail
 plugins=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$plugins")
@@ -26,7 +28,9 @@ for crate in examples/* fixtures/*; do
   esac
 done
 
+./build-languages.sh
+
 echo "built:"
-for file in dist/*.wasm dist/extra/*.wasm; do
+for file in dist/*.wasm dist/extra/*.wasm dist/lang/*.wasm; do
   printf '%8d  plugins/%s\n' "$(wc -c <"$file")" "$file"
 done

@@ -111,3 +111,12 @@ fn a_python_handler_runs_end_to_end() {
         log_line: "greeting Ada from Python",
     });
 }
+
+#[test]
+fn a_javascript_handler_runs_end_to_end() {
+    greets_end_to_end(Greeter {
+        name: "js_greet",
+        language: "javascript",
+        log_line: "greeting Ada from JavaScript",
+    });
+}
