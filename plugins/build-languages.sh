@@ -7,6 +7,7 @@
 # package-lock.json) and installed into the repo, in python/.venv and js/node_modules,
 # the first time and whenever the pins change. A component is rebuilt only when its
 # source, the WIT or the toolchain changed: plugins/target/lang keeps the last builds.
+# Nothing is cached outside the repository: pip keeps no cache, npm's is plugins/target/npm.
 #
 # These components embed an interpreter (CPython, SpiderMonkey): 12-18 MB each, and a
 # compile of tens of seconds. They live in dist/lang/, not dist/, so that the tests and
@@ -30,7 +31,8 @@ python_toolchain() {
   if ! cmp -s python/requirements.txt "$stamp"; then
     rm -rf python/.venv
     python3 -m venv python/.venv
-    python/.venv/bin/pip install --quiet --disable-pip-version-check -r python/requirements.txt
+    python/.venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir \
+      -r python/requirements.txt
     cp python/requirements.txt "$stamp"
   fi
 }
@@ -41,7 +43,7 @@ js_toolchain() {
   need npm "install npm (it comes with Node.js)"
   local stamp=js/node_modules/.installed-package-lock.json
   if ! cmp -s js/package-lock.json "$stamp"; then
-    (cd js && npm ci --no-audit --no-fund --loglevel=error)
+    (cd js && npm ci --no-audit --no-fund --loglevel=error --cache "$plugins/target/npm")
     cp js/package-lock.json "$stamp"
   fi
 }
