@@ -89,7 +89,10 @@ fn greets_end_to_end(greeter: Greeter) {
     // A retryable error is retried while attempts remain, then dead-lettered.
     let later = world.enqueue(name, r#"{"name":"later"}"#, &["--max-attempts", "2"]);
     let dead = wait_dead(&world, &later);
-    assert_eq!(dead["dead_letter"]["reason"], "max_retries_exceeded", "{dead}");
+    assert_eq!(
+        dead["dead_letter"]["reason"], "max_retries_exceeded",
+        "{dead}"
+    );
     assert_eq!(dead["dead_letter"]["attempts"], 2, "{dead}");
     let error = dead["dead_letter"]["last_error"].as_str().unwrap();
     assert!(error.contains("not yet (attempt 2 of 2)"), "{error}");
