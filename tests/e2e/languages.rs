@@ -1,8 +1,8 @@
 //! Handlers written in other languages than Rust (`plugins/python`, `plugins/js`), built
 //! from source by `plugins/build.sh` into `plugins/dist/lang/`, run by the real daemon
 //! like any other plugin: a job completes with the handler's result, a payload failing
-//! the schema its `describe` declares is refused at enqueue, and its two kinds of error
-//! become a retry and a permanent failure.
+//! the schema its `describe` declares is refused at enqueue, its two kinds of error
+//! become a retry and a permanent failure, and any other exception a crash.
 //!
 //! Each test starts the daemon first and then copies the component in (a hot add): these
 //! components embed an interpreter and take tens of seconds to compile when the compile
@@ -104,6 +104,17 @@ fn greets_end_to_end(greeter: Greeter) {
     assert_eq!(dead["dead_letter"]["attempts"], 1, "{dead}");
     let error = dead["dead_letter"]["last_error"].as_str().unwrap();
     assert!(error.contains("mallory is never greeted"), "{error}");
+
+    // An exception that is not a job error is a bug: the attempt crashes, and the
+    // dead-letter record keeps the exception's message.
+    let crash = world.enqueue(name, r#"{"name":"crash"}"#, &["--max-attempts", "1"]);
+    let dead = wait_dead(&world, &crash);
+    assert_eq!(dead["dead_letter"]["reason"], "crashed", "{dead}");
+    let error = dead["dead_letter"]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("{name} crashed on purpose")),
+        "{error}"
+    );
 }
 
 #[test]

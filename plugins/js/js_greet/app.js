@@ -4,7 +4,8 @@
 // The payload is checked against the JSON Schema declared in `describe` when the job is
 // enqueued, so `run` only sees payloads of the right shape. `{"name": "later"}` stands for
 // a transient failure (retried with backoff), `{"name": "mallory"}` for a permanent one
-// (the job goes to the dead-letter queue at once).
+// (the job goes to the dead-letter queue at once), and `{"name": "crash"}` for a bug: an
+// uncaught exception ends the attempt as a crash, its message in the job's error.
 
 import { log } from 'jobhost:plugin/host@0.1.0';
 
@@ -44,6 +45,10 @@ export const handler = {
     if (name === 'mallory') {
       // A permanent failure: no retry, the job is dead-lettered now.
       throw { tag: 'fail', val: 'mallory is never greeted' };
+    }
+    if (name === 'crash') {
+      // Not a job-error variant: the component traps, and the host records a crash.
+      throw new Error('js_greet crashed on purpose');
     }
     let greeting = `hello, ${name}`;
     if (shout) {

@@ -4,7 +4,8 @@ componentize-py (see ../README.md).
 The payload is checked against the JSON Schema declared in `describe` when the job is
 enqueued, so `run` only sees payloads of the right shape. `{"name": "later"}` stands for
 a transient failure (retried with backoff), `{"name": "mallory"}` for a permanent one (the
-job goes to the dead-letter queue at once).
+job goes to the dead-letter queue at once), and `{"name": "crash"}` for a bug: an uncaught
+exception ends the attempt as a crash, its traceback in the job's error.
 """
 
 import json
@@ -52,6 +53,9 @@ class Handler(exports.Handler):
         if name == "mallory":
             # A permanent failure: no retry, the job is dead-lettered now.
             raise Err(JobError_Fail("mallory is never greeted"))
+        if name == "crash":
+            # Not a JobError: componentize-py aborts, and the host records a crash.
+            raise RuntimeError("py_greet crashed on purpose")
         text = f"hello, {name}"
         if greeting.get("shout"):
             text = text.upper() + "!"
