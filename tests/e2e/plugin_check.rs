@@ -1,8 +1,9 @@
 //! `plugins check` before a deploy, and the daemon refusing what the check refuses.
 
+use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{World, dist, wait_until};
+use crate::support::{BINARY, World, dist, wait_until};
 
 #[test]
 fn check_shows_what_a_good_plugin_declares_and_needs() {
@@ -30,6 +31,32 @@ fn check_shows_what_a_good_plugin_declares_and_needs() {
     let text = world.cli_ok(&["plugins", "check", file.to_str().unwrap()]);
     assert!(text.contains("ok: this host can run it"), "{text}");
     assert!(text.contains("payload schema of send_email"), "{text}");
+}
+
+#[test]
+fn check_compiles_once_and_leaves_the_compilation_in_the_cache() {
+    let world = World::new();
+    let cache = world.dir.path().join("cache");
+    let file = dist().join("echo.wasm");
+    let out = Command::new(BINARY)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["--json", "plugins", "check", file.to_str().unwrap()])
+        .env("JOBHOST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = report["digest"].as_str().unwrap();
+    // The load after the timed compile found that compilation instead of making another.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("compile cache hit"), "{log}");
+    let cached: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].starts_with(digest), "{cached:?}");
 }
 
 #[test]

@@ -49,6 +49,26 @@ pub(crate) fn compile(
     Ok(component)
 }
 
+/// Keeps a compilation made outside [`compile`] (`plugins check` times its own), so the
+/// next load of the same content deserializes it instead of compiling it again.
+pub(crate) fn keep(
+    engine_hash: &str,
+    cache_dir: Option<&Path>,
+    digest: &str,
+    component: &Component,
+) {
+    let Some(dir) = cache_dir else {
+        return;
+    };
+    let file = cache_file(dir, digest, engine_hash);
+    if file.exists() {
+        return;
+    }
+    if let Err(e) = store(component, dir, &file) {
+        warn!(dir = %dir.display(), "could not write the compile cache: {e}");
+    }
+}
+
 #[allow(unsafe_code)]
 fn load_cached(engine: &Engine, file: &Path) -> wasmtime::Result<Component> {
     // SAFETY: files in the cache are only ever written by `store` below, from

@@ -33,17 +33,23 @@ impl Runtime {
             file: path.display().to_string(),
             source,
         })?;
+        let digest = hex::encode(Sha256::digest(&bytes));
         let started = Instant::now();
         let compiled = Component::new(self.engine(), &bytes);
         let compile_time = started.elapsed();
         let (imports, exports) = match &compiled {
-            Ok(component) => names(self, component),
+            Ok(component) => {
+                // The load below then finds it in the cache: a component with an
+                // interpreter inside takes tens of seconds to compile, once is enough.
+                self.keep_compiled(&digest, component);
+                names(self, component)
+            }
             Err(_) => (vec![], vec![]),
         };
         Ok(Inspection {
             file: path.display().to_string(),
             size_bytes: bytes.len() as u64,
-            digest: hex::encode(Sha256::digest(&bytes)),
+            digest,
             compile_time: compiled.is_ok().then_some(compile_time),
             imports,
             exports,

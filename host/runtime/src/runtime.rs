@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 
 use crate::bindings::{JobPlugin, JobPluginPre};
 use crate::capabilities::Capabilities;
@@ -172,6 +172,17 @@ impl Runtime {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.0.engine
+    }
+
+    /// Puts a component compiled by this engine into the compile cache, if there is one.
+    pub(crate) fn keep_compiled(&self, digest: &str, component: &Component) {
+        let inner = &self.0;
+        cache::keep(
+            &inner.engine_hash,
+            inner.config.cache_dir.as_deref(),
+            digest,
+            component,
+        );
     }
 }
 
