@@ -80,8 +80,9 @@ if compgen -G "js/*/app.js" >/dev/null; then
     name=$(basename "$dir")
     out="$built/$name.wasm"
     if ! fresh "$out" "$dir" "$wit" js/node_modules/.installed-package-lock.json; then
-      # No fetch() and no HTTP handler: jobhost grants no network, and does not offer
-      # the wasi:http interfaces they would import.
+      # No fetch() and no incoming-HTTP handler: these handlers need no network, and a
+      # component that imports no wasi:http needs no [capabilities] http grant to mean
+      # "no network" (see ../README.md).
       js/node_modules/.bin/componentize-js --wit "$wit" --world-name job-plugin \
         --disable http fetch-event -o "$out.tmp" "$app"
       mv "$out.tmp" "$out"
