@@ -57,8 +57,8 @@ pub async fn run(command: &DlqCommand, store: &dyn Store, json: bool) -> Result<
             let filter = DeadFilter {
                 job_type: job_type.clone(),
                 reason: *reason,
-                reviewed: None,
                 limit: *limit,
+                ..DeadFilter::default()
             };
             let dead = store
                 .list_dead(&filter)
@@ -107,6 +107,7 @@ pub async fn run(command: &DlqCommand, store: &dyn Store, json: bool) -> Result<
                 max_attempts: *max_attempts,
                 queue: queue.clone(),
                 priority: *priority,
+                keep_attempts: false,
             };
             store.replay_dead(&params).await.with_context(|| {
                 format!("replaying dead letter {id} (`jobhost dlq list` shows the ids)")
