@@ -23,6 +23,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod ops;
 pub mod queue;
 pub mod worker;
 
