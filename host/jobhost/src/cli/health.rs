@@ -1,5 +1,6 @@
 //! `jobhost health`: healthy, degraded or unhealthy, with the reasons in words. Exit
-//! code 0 healthy, 1 degraded, 2 unhealthy (a database it cannot read is unhealthy).
+//! code 0 healthy, 1 degraded, 2 unhealthy (a database it cannot read is unhealthy),
+//! 3 when it could not tell (bad flags), as monitoring systems expect.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,6 +14,9 @@ use super::output::print_json;
 use crate::config::Config;
 use crate::ops::monitor::{self, Health, Levels, Thresholds, Verdict};
 use crate::ops::when::parse_age;
+
+/// The exit code of a health check that could not be made.
+pub const HEALTH_UNKNOWN: u8 = 3;
 
 fn defaults() -> Thresholds {
     Thresholds::default()
@@ -90,7 +94,13 @@ fn levels<T: PartialOrd + std::fmt::Debug>(
 }
 
 pub async fn run(args: &HealthArgs, cli: &Cli) -> Result<ExitCode> {
-    let thresholds = args.thresholds()?;
+    let thresholds = match args.thresholds() {
+        Ok(thresholds) => thresholds,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(HEALTH_UNKNOWN));
+        }
+    };
     let health = match check(cli, &thresholds).await {
         Ok(health) => health,
         Err(e) => unreachable_database(&e),

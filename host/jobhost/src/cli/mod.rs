@@ -22,6 +22,8 @@ use jobhost_store::{Store, Synchronous};
 
 use crate::config::{self, Config};
 
+pub use health::HEALTH_UNKNOWN;
+
 /// A background-job host: WebAssembly job handlers from a plugins directory, run on a
 /// persistent queue with retries, timeouts, a memory cap and a dead-letter queue.
 #[derive(Debug, Parser)]
