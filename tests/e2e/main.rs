@@ -6,6 +6,7 @@ mod capabilities;
 mod crash;
 mod failures;
 mod hot_reload;
+mod operations;
 mod plugin_check;
 mod postgres;
 mod support;
