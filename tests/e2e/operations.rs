@@ -607,3 +607,133 @@ fn bulk_enqueue_checks_every_line_first_and_writes_nothing_when_one_is_bad() {
     );
     assert_eq!(count(&world.stats(), "pending"), 2500);
 }
+
+/// One HTTP/1.1 request to the daemon's API: `(status, JSON body)`.
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The address the daemon's API listens on, from its log.
+fn api_addr(daemon: &crate::support::Daemon) -> String {
+    daemon.wait_for_log("HTTP API listening", MINUTE);
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("HTTP API listening"))
+        .unwrap();
+    let start = line.find("addr=").unwrap() + 5;
+    line[start..].split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn the_http_api_offers_the_same_operations_as_json() {
+    let world = World::new();
+    world.install_plugin("reject");
+    let daemon = world.start_daemon(&["--http", "127.0.0.1:0"]);
+    let addr = api_addr(&daemon);
+    let id = world.enqueue("reject", r#"{"reason":"over http"}"#, &[]);
+    wait_dead_count(&world, 1);
+
+    let (status, doc) = http(&addr, "GET", "/openapi.json", None, "");
+    assert_eq!((status, &doc["openapi"]), (200, &Value::from("3.1.0")));
+    assert!(doc["paths"]["/dlq/{id}/replay"]["post"].is_object());
+    let (_, list) = http(
+        &addr,
+        "GET",
+        "/dlq?reason=permanent_failure&since=1h",
+        None,
+        "",
+    );
+    assert_eq!(ids(&list), [id.as_str()]);
+    let (_, shown) = http(&addr, "GET", &format!("/dlq/{id}"), None, "");
+    assert!(
+        shown["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("over http")
+    );
+    let (status, _) = http(
+        &addr,
+        "POST",
+        &format!("/dlq/{id}/review"),
+        None,
+        r#"{"note":"seen"}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(world.dead(&id)["dead_letter"]["notes"], "seen");
+    let (status, replayed) = http(
+        &addr,
+        "POST",
+        &format!("/dlq/{id}/replay"),
+        None,
+        r#"{"queue":"again"}"#,
+    );
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(
+        world.dead(&id)["dead_letter"]["replayed_job_id"],
+        replayed["id"]
+    );
+    // The replayed job runs and is rejected again: one row or two by now.
+    let (_, stats) = http(&addr, "GET", "/dlq/stats?hours=1", None, "");
+    assert!(stats["total"].as_u64().unwrap() >= 1, "{stats}");
+    assert_eq!(stats["by_reason"][0]["name"], "permanent_failure");
+    let (_, stats) = http(&addr, "GET", "/stats", None, "");
+    assert!(
+        stats["timings"].is_array() && stats["dead"].is_u64(),
+        "{stats}"
+    );
+    let (status, health) = http(&addr, "GET", "/health", None, "");
+    assert!(status == 200 || status == 503, "{status}");
+    assert!(health["status"].is_string());
+
+    let (status, error) = http(&addr, "GET", "/dlq/nope", None, "");
+    assert_eq!((status, error["error"].as_str().is_some()), (404, true));
+    let (status, error) = http(&addr, "GET", "/dlq?since=yesterday", None, "");
+    assert_eq!(status, 400);
+    assert!(error["error"].as_str().unwrap().contains("RFC 3339"));
+    let (status, _) = http(
+        &addr,
+        "POST",
+        &format!("/dlq/{id}/replay"),
+        None,
+        r#"{"bogus":1}"#,
+    );
+    assert_eq!(status, 400);
+    let (status, _) = http(&addr, "DELETE", &format!("/dlq/{id}"), None, "");
+    assert_eq!(status, 200);
+    assert!(!world.cli(&["dlq", "show", &id]).status.success());
+}
+
+#[test]
+fn the_http_api_off_loopback_needs_a_token_and_refuses_requests_without_it() {
+    let world = World::new();
+    let refused = fails(&world, &["serve", "--http", "0.0.0.0:0"]);
+    assert!(refused.contains("JOBHOST_HTTP_TOKEN"), "{refused}");
+
+    let token = "t0ps3cret-token";
+    let daemon = world.start_daemon(&["--http", "0.0.0.0:0", "--http-token", token]);
+    let port = api_addr(&daemon).rsplit(':').next().unwrap().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    assert_eq!(http(&addr, "GET", "/stats", None, "").0, 401);
+    assert_eq!(http(&addr, "GET", "/stats", Some("wrong"), "").0, 401);
+    assert_eq!(http(&addr, "GET", "/openapi.json", None, "").0, 401);
+    assert_eq!(http(&addr, "GET", "/stats", Some(token), "").0, 200);
+    assert!(
+        !daemon.log_text().contains(token),
+        "the token must never be logged"
+    );
+}

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use jobhost_runtime::{Limits, RuntimeConfig, Secrets};
 use jobhost_store::Synchronous;
 
+use crate::api::HttpConfig;
+
 /// The database used when neither `--db` nor `JOBHOST_DB` names one.
 pub const DEFAULT_DB: &str = "sqlite://jobhost.db";
 /// The plugins directory used when neither `--plugins` nor `JOBHOST_PLUGINS` names one.
@@ -52,6 +54,8 @@ pub struct Config {
     pub retain_completed: Option<Duration>,
     /// How often the maintenance task runs (the first time at start).
     pub maintenance_interval: Duration,
+    /// The HTTP admin API, if it is to be served.
+    pub http: Option<HttpConfig>,
 }
 
 impl Default for Config {
@@ -74,6 +78,7 @@ impl Default for Config {
             secrets: Secrets::default(),
             retain_completed: Some(Duration::from_secs(7 * 24 * 3600)),
             maintenance_interval: Duration::from_secs(3600),
+            http: None,
         }
     }
 }
@@ -128,6 +133,9 @@ impl Config {
         if self.maintenance_interval.is_zero() || self.retain_completed.is_some_and(|r| r.is_zero())
         {
             bail!("the maintenance interval and the retention of completed jobs must be positive");
+        }
+        if let Some(http) = &self.http {
+            http.validate()?;
         }
         if self.default_limits.memory_mib == 0 {
             bail!("default memory cap must be positive");

@@ -12,6 +12,7 @@
 //! - `ops/`: the operator's operations (dead-letter bulk replay and export, the stats
 //!   report and health verdict, retention), over the store, printing nothing: the CLI
 //!   uses them, and an HTTP API can offer the same.
+//! - `api/`: the HTTP admin API (`serve --http`): the same operations as JSON.
 //! - `daemon/`: `serve` — start-up, liveness (heartbeat, rescue of dead daemons' jobs),
 //!   the plugins directory with hot reload, wake-ups on database changes, retention
 //!   maintenance, signals.
@@ -24,6 +25,7 @@
 //! Beside this crate: `jobhost-runtime` (the only code that touches wasmtime) and
 //! `jobhost-store` (the only code with SQL).
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -6,6 +6,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
+use std::net::SocketAddr;
+
+use crate::api::{self, HttpConfig, Token};
 use crate::config::Config;
 use crate::ops::when::parse_age;
 
@@ -45,6 +48,19 @@ pub struct ServeArgs {
     /// How often the maintenance runs (the first time at start).
     #[arg(long, value_parser = parse_age, default_value = "1h")]
     pub maintenance_interval: Duration,
+    /// Serve the HTTP admin API on this address (default 127.0.0.1:7070 when the flag
+    /// is given bare). Any address but loopback needs a token.
+    #[arg(long, env = "JOBHOST_HTTP", num_args = 0..=1, default_missing_value = api::DEFAULT_ADDR)]
+    pub http: Option<SocketAddr>,
+    /// The bearer token the HTTP API asks for; prefer the environment variable, which
+    /// other users of the machine cannot read in the process list.
+    #[arg(
+        long,
+        env = "JOBHOST_HTTP_TOKEN",
+        hide_env_values = true,
+        requires = "http"
+    )]
+    pub http_token: Option<String>,
 }
 
 /// `--retain-completed`: an age, or `off`.
@@ -71,6 +87,10 @@ pub async fn run(args: &ServeArgs, mut config: Config) -> Result<ExitCode> {
     config.poll_interval = args.poll_interval;
     config.retain_completed = args.retain_completed.0;
     config.maintenance_interval = args.maintenance_interval;
+    config.http = args.http.map(|addr| HttpConfig {
+        addr,
+        token: args.http_token.clone().map(Token::new),
+    });
     let limits = &mut config.default_limits;
     limits.fuel = args.fuel.unwrap_or(limits.fuel);
     limits.timeout = args.timeout.unwrap_or(limits.timeout);

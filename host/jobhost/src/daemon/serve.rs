@@ -23,6 +23,7 @@ pub struct Daemon {
     pool: WorkerPool,
     liveness: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
+    http: Option<tokio::task::JoinHandle<()>>,
     _plugin_watcher: jobhost_runtime::Watcher,
     _db_watcher: Option<notify::RecommendedWatcher>,
     _db_listener: Option<wake::Listening>,
@@ -100,6 +101,10 @@ impl Daemon {
             config.retain_completed,
             config.maintenance_interval,
         ));
+        let http = match &config.http {
+            Some(http) => Some(crate::api::start(http, store.clone()).await?),
+            None => None,
+        };
         let job_types: Vec<String> = registry
             .plugins()
             .iter()
@@ -120,6 +125,7 @@ impl Daemon {
             pool,
             liveness,
             maintenance,
+            http,
             _plugin_watcher: plugin_watcher,
             _db_watcher: db_watcher,
             _db_listener: db_listener,
@@ -133,6 +139,9 @@ impl Daemon {
         self.pool.shutdown(self.config.shutdown_grace).await;
         self.liveness.abort();
         self.maintenance.abort();
+        if let Some(http) = &self.http {
+            http.abort();
+        }
         if let Err(e) = self.store.remove_worker(&self.worker.id).await {
             warn!("could not deregister this daemon: {e}");
         }

@@ -6,7 +6,7 @@ use std::io::Write;
 use jobhost_store::{
     DeadFilter, DeadJob, Micros, ReplayParams, Store, StoreError, new_job_id, now_micros,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Rows fetched per page.
 pub const PAGE: u32 = 1000;
@@ -53,7 +53,8 @@ impl Pages {
 }
 
 /// What a replay changes about the new job.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReplayOptions {
     pub max_attempts: Option<u32>,
     pub queue: Option<String>,
