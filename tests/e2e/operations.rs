@@ -737,3 +737,65 @@ fn the_http_api_off_loopback_needs_a_token_and_refuses_requests_without_it() {
         "the token must never be logged"
     );
 }
+
+#[test]
+fn the_dead_letter_operations_work_the_same_on_postgres() {
+    let world = World::on_postgres();
+    dead_letters_through_the_store(&world, 2_500);
+
+    let csv_path = world.dir.path().join("dead.csv");
+    world.cli_ok(&[
+        "dlq",
+        "export",
+        "--format",
+        "csv",
+        "-o",
+        csv_path.to_str().unwrap(),
+    ]);
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(
+        reader.records().count(),
+        2_500,
+        "every row once, across pages"
+    );
+
+    let stats = world.cli_json(&["dlq", "stats"]);
+    assert_eq!(
+        (
+            stats["total"].as_u64(),
+            stats["by_type"].as_array().map(Vec::len)
+        ),
+        (Some(2_500), Some(2))
+    );
+    world.cli_ok(&["dlq", "review", "job-000000", "--note", "on postgres"]);
+    assert_eq!(
+        world.cli_json(&["dlq", "list", "--reviewed"])[0]["notes"],
+        "on postgres"
+    );
+
+    let refused = fails(&world, &["dlq", "replay", "--type", "mail"]);
+    assert!(refused.contains("--yes"), "{refused}");
+    let done = world.cli_json(&[
+        "dlq",
+        "replay",
+        "--type",
+        "mail",
+        "--until",
+        "2030-01-01T00:00:00Z",
+        "--yes",
+    ]);
+    assert_eq!(done["replayed"].as_array().unwrap().len(), 1_250);
+    assert_eq!(count(&world.stats(), "pending"), 1_250);
+
+    world.cli_ok(&["dlq", "delete", "job-000001"]);
+    // The rows failed in 2023: all of them are more than a day old.
+    assert_eq!(
+        world.cli_json(&["dlq", "cleanup", "--days", "1", "--dry-run"])["deleted"],
+        2_499
+    );
+    assert_eq!(
+        world.cli_json(&["dlq", "cleanup", "--days", "1"])["deleted"],
+        2_499
+    );
+    assert_eq!(count(&world.stats(), "dead"), 0);
+}
