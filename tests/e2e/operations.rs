@@ -61,6 +61,24 @@ fn dead_letters_from_real_failures_are_filtered_shown_reviewed_replayed_and_dele
         .map(|_| world.enqueue("trap", "{}", &["--max-attempts", "2", "--priority", "high"]))
         .collect();
     wait_dead_count(&world, 5);
+    // Each failed attempt is a log line that names the job, its type and attempt.
+    let log = daemon.log_text();
+    let about = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle) && l.contains(&format!("job_id={}", trapped[0])))
+            .unwrap_or_else(|| panic!("no {needle:?} line for {}:\n{log}", trapped[0]))
+            .to_string()
+    };
+    let retried = about("will retry");
+    assert!(
+        retried.contains("job_type=trap") && retried.contains("attempt=1"),
+        "{retried}"
+    );
+    let dead = about("dead-lettered");
+    assert!(
+        dead.contains("attempt=2") && dead.contains("crashed"),
+        "{dead}"
+    );
     drop(daemon);
 
     let list = |args: &[&str]| {
