@@ -7,6 +7,7 @@ mod crash;
 mod failures;
 mod hot_reload;
 mod languages;
+mod operations;
 mod plugin_check;
 mod postgres;
 mod support;

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use jobhost_runtime::{Limits, RuntimeConfig, Secrets};
 use jobhost_store::Synchronous;
 
+use crate::api::HttpConfig;
+
 /// The database used when neither `--db` nor `JOBHOST_DB` names one.
 pub const DEFAULT_DB: &str = "sqlite://jobhost.db";
 /// The plugins directory used when neither `--plugins` nor `JOBHOST_PLUGINS` names one.
@@ -47,6 +49,13 @@ pub struct Config {
     pub sqlite_synchronous: Synchronous,
     /// Named secrets a plugin's manifest may grant it (`--secrets-file`).
     pub secrets: Secrets,
+    /// Completed jobs older than this are deleted by the maintenance task; `None` keeps
+    /// them all.
+    pub retain_completed: Option<Duration>,
+    /// How often the maintenance task runs (the first time at start).
+    pub maintenance_interval: Duration,
+    /// The HTTP admin API, if it is to be served.
+    pub http: Option<HttpConfig>,
 }
 
 impl Default for Config {
@@ -67,6 +76,9 @@ impl Default for Config {
             default_limits: Limits::default(),
             sqlite_synchronous: Synchronous::default(),
             secrets: Secrets::default(),
+            retain_completed: Some(Duration::from_secs(7 * 24 * 3600)),
+            maintenance_interval: Duration::from_secs(3600),
+            http: None,
         }
     }
 }
@@ -117,6 +129,13 @@ impl Config {
         }
         if self.default_limits.fuel == 0 || self.default_limits.timeout.is_zero() {
             bail!("default fuel and timeout must be positive");
+        }
+        if self.maintenance_interval.is_zero() || self.retain_completed.is_some_and(|r| r.is_zero())
+        {
+            bail!("the maintenance interval and the retention of completed jobs must be positive");
+        }
+        if let Some(http) = &self.http {
+            http.validate()?;
         }
         if self.default_limits.memory_mib == 0 {
             bail!("default memory cap must be positive");

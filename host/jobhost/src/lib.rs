@@ -6,11 +6,16 @@
 //! Data flows one way: the CLI and the daemon build requests with `queue`, the worker
 //! pool claims and settles through the store, and attempts run in the runtime.
 //!
-//! - `cli/`: the subcommands, one file per group (`enqueue`, `jobs`, `dlq`, `plugins`,
-//!   `stats`), plus `output.rs` for tables and `--json`. The CLI works on the database
-//!   directly, whether or not a daemon runs.
+//! - `cli/`: the subcommands, one file per group (`enqueue`, `jobs`, `dlq/`, `plugins`,
+//!   `stats`, `health`), plus `output.rs` for tables and `--json` and `progress.rs` for
+//!   progress bars. The CLI works on the database directly, whether or not a daemon runs.
+//! - `ops/`: the operator's operations (dead-letter bulk replay and export, the stats
+//!   report and health verdict, retention), over the store, printing nothing: the CLI
+//!   uses them, and an HTTP API can offer the same.
+//! - `api/`: the HTTP admin API (`serve --http`): the same operations as JSON.
 //! - `daemon/`: `serve` — start-up, liveness (heartbeat, rescue of dead daemons' jobs),
-//!   the plugins directory with hot reload, wake-ups on database changes, signals.
+//!   the plugins directory with hot reload, wake-ups on database changes, retention
+//!   maintenance, signals.
 //! - `worker/`: the pool — dispatcher (claims in batches), executors (threads that run
 //!   attempts), settler (writes outcomes in batches).
 //! - `queue/`: the rules — what an outcome does to a job, retry backoff, priorities, and
@@ -20,9 +25,11 @@
 //! Beside this crate: `jobhost-runtime` (the only code that touches wasmtime) and
 //! `jobhost-store` (the only code with SQL).
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod ops;
 pub mod queue;
 pub mod worker;
 

@@ -97,6 +97,29 @@ pub trait Store: Send + Sync + 'static {
     async fn subscribe_changes(&self) -> Result<Option<ChangeStream>> {
         Ok(None)
     }
+
+    // Operating the queue: dead-letter administration, monitoring, retention. The CLI
+    // calls these, and an HTTP API can call the same ones.
+
+    /// How many dead-letter rows the filter selects (its `after` and `limit` aside).
+    async fn count_dead(&self, filter: &DeadFilter) -> Result<u64>;
+    /// What the rows the filter selects add up to (its `after` and `limit` aside).
+    async fn dead_stats(&self, filter: &DeadFilter) -> Result<DeadStats>;
+    /// Marks a dead-letter row reviewed; [`StoreError::NotFound`] if there is none.
+    async fn review_dead(&self, params: &ReviewParams) -> Result<()>;
+    /// Deletes a dead-letter row and its attempts; [`StoreError::NotFound`] if there is none.
+    async fn delete_dead(&self, id: &str) -> Result<()>;
+    /// Deletes up to `filter.limit` of the rows the filter selects, with their attempts,
+    /// in one transaction; returns how many went. Call again until it returns 0.
+    async fn purge_dead(&self, filter: &DeadFilter) -> Result<u64>;
+    /// How many completed jobs finished before `before`.
+    async fn count_completed(&self, before: Micros) -> Result<u64>;
+    /// Deletes up to `params.limit` completed jobs that finished before `params.before`,
+    /// with their attempts, in one transaction; returns how many went.
+    async fn purge_completed(&self, params: &PurgeParams) -> Result<u64>;
+    /// The newest attempts (at most `limit`) that finished at or after `since`, completing
+    /// and failed alike, newest first.
+    async fn recent_attempts(&self, since: Micros, limit: u32) -> Result<Vec<AttemptSample>>;
 }
 
 /// Options that are not part of the URL.

@@ -254,6 +254,8 @@ pub struct DeadJob {
     pub created_at: Micros,
     pub failed_at: Micros,
     pub reviewed: bool,
+    /// When it was marked reviewed.
+    pub reviewed_at: Option<Micros>,
     pub notes: Option<String>,
     pub resurrection_count: u32,
     /// The job the latest replay created.
@@ -261,13 +263,40 @@ pub struct DeadJob {
     pub parent_id: Option<String>,
 }
 
+/// Which dead-letter rows a list, count, purge or summary takes. Every field narrows.
 #[derive(Debug, Clone, Default)]
 pub struct DeadFilter {
     pub job_type: Option<String>,
     pub reason: Option<DeadReason>,
     pub reviewed: Option<bool>,
-    /// Newest first; at most this many.
+    /// Failed at or after this time.
+    pub since: Option<Micros>,
+    /// Failed before this time.
+    pub until: Option<Micros>,
+    /// `Some(false)`: only rows never replayed; `Some(true)`: only replayed ones.
+    pub replayed: Option<bool>,
+    /// Keyset pagination: only rows after this one in newest-first order (pass the
+    /// last row of the previous page, see [`DeadJob::cursor`]).
+    pub after: Option<DeadCursor>,
+    /// Newest first; at most this many (0: the default, 100).
     pub limit: u32,
+}
+
+/// A position in the newest-first order of dead letters: `(failed_at, id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadCursor {
+    pub failed_at: Micros,
+    pub id: String,
+}
+
+impl DeadJob {
+    /// Where the next page after this row starts.
+    pub fn cursor(&self) -> DeadCursor {
+        DeadCursor {
+            failed_at: self.failed_at,
+            id: self.id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +309,8 @@ pub struct ReplayParams {
     pub max_attempts: Option<u32>,
     pub queue: Option<String>,
     pub priority: Option<i32>,
+    /// Start the new job with the attempts the dead one spent (default: from zero).
+    pub keep_attempts: bool,
 }
 
 /// Counts for `jobhost stats`.
@@ -347,4 +378,53 @@ pub struct JobTypeRecord {
     /// JSON Schema of the payload, as a JSON document.
     pub payload_schema: Option<String>,
     pub max_attempts: Option<u32>,
+}
+
+/// Marks a dead letter reviewed.
+#[derive(Debug, Clone)]
+pub struct ReviewParams {
+    pub id: String,
+    /// Replaces any earlier note; `None` keeps it.
+    pub note: Option<String>,
+    pub now: Micros,
+}
+
+/// What the dead-letter rows a [`DeadFilter`] selects add up to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeadStats {
+    pub total: u64,
+    pub unreviewed: u64,
+    /// Most first.
+    pub by_reason: Vec<NamedCount>,
+    /// Most first.
+    pub by_type: Vec<NamedCount>,
+    /// When the oldest of them failed.
+    pub oldest_failed_at: Option<Micros>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedCount {
+    pub name: String,
+    pub count: u64,
+}
+
+/// Deletes completed jobs (with their attempts) that finished before `before`, at most
+/// `limit` of them in one transaction, so a purge never holds the write lock long.
+#[derive(Debug, Clone)]
+pub struct PurgeParams {
+    pub before: Micros,
+    pub limit: u32,
+}
+
+/// One finished attempt, for durations and fuel by job type: failed attempts from
+/// `job_attempts`, completing ones rebuilt from the job row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptSample {
+    pub job_type: String,
+    /// `completed`, or what a failed attempt recorded (`retry`, a dead-letter reason,
+    /// `rescued`).
+    pub outcome: String,
+    pub started_at: Micros,
+    pub finished_at: Micros,
+    pub fuel_used: u64,
 }

@@ -399,6 +399,7 @@ async fn a_replay_creates_a_new_job_and_keeps_the_row(store: Arc<dyn Store>) {
         max_attempts: Some(9),
         queue: None,
         priority: None,
+        keep_attempts: false,
     };
     store.replay_dead(&replay).await.unwrap();
     let new = store.get_job("j2").await.unwrap().unwrap();
@@ -938,6 +939,354 @@ async fn registering_again_updates_the_worker_and_removing_forgets_it(store: Arc
     assert!(store.list_workers().await.unwrap().is_empty());
 }
 
+/// Enqueues, claims and dead-letters one job per entry: `(id, type, reason, failed_at)`.
+/// Each fails after one retried attempt, so each has two attempt rows.
+async fn dead_letters(store: &dyn Store, rows: &[(&str, &str, DeadReason, Micros)]) {
+    for (id, job_type, reason, failed_at) in rows {
+        let mut new = job(id, 0, T0);
+        new.job_type = job_type.to_string();
+        store.enqueue(&[new]).await.unwrap();
+        let first = claim(store, "w1", 1, T0).await;
+        let retry = SettleAction::Retry {
+            error: "again".into(),
+            run_at: T0,
+        };
+        store
+            .settle(&[settlement(&first[0], "w1", retry)])
+            .await
+            .unwrap();
+        let second = claim(store, "w1", 1, T0).await;
+        let mut dead = settlement(
+            &second[0],
+            "w1",
+            SettleAction::DeadLetter {
+                reason: *reason,
+                error: format!("{id} failed"),
+            },
+        );
+        dead.record.finished_at = *failed_at;
+        store.settle(&[dead]).await.unwrap();
+    }
+}
+
+async fn dead_ids(store: &dyn Store, filter: DeadFilter) -> Vec<String> {
+    let found = store.list_dead(&filter).await.unwrap();
+    found.into_iter().map(|d| d.id).collect()
+}
+
+async fn dead_letters_filter_by_time_and_replay_and_page_by_keyset(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    // Two rows share a failure time: the cursor must still take each exactly once.
+    dead_letters(
+        s,
+        &[
+            ("a", "echo", DeadReason::Timeout, T0 + 100),
+            ("b", "echo", DeadReason::Crashed, T0 + 200),
+            ("c", "mail", DeadReason::Timeout, T0 + 200),
+            ("d", "mail", DeadReason::Timeout, T0 + 300),
+            ("e", "echo", DeadReason::Timeout, T0 + 400),
+        ],
+    )
+    .await;
+    let window = DeadFilter {
+        since: Some(T0 + 200),
+        until: Some(T0 + 400),
+        ..DeadFilter::default()
+    };
+    assert_eq!(dead_ids(s, window.clone()).await, ["d", "c", "b"]);
+    assert_eq!(s.count_dead(&window).await.unwrap(), 3);
+    let timeouts = DeadFilter {
+        reason: Some(DeadReason::Timeout),
+        job_type: Some("mail".into()),
+        ..window
+    };
+    assert_eq!(s.count_dead(&timeouts).await.unwrap(), 2);
+
+    let mut pages = Vec::new();
+    let mut filter = DeadFilter {
+        limit: 2,
+        ..DeadFilter::default()
+    };
+    loop {
+        let page = s.list_dead(&filter).await.unwrap();
+        let Some(last) = page.last() else { break };
+        filter.after = Some(last.cursor());
+        pages.push(page.iter().map(|d| d.id.clone()).collect::<Vec<_>>());
+    }
+    assert_eq!(pages, [vec!["e", "d"], vec!["c", "b"], vec!["a"]]);
+
+    s.replay_dead(&ReplayParams {
+        dead_id: "c".into(),
+        new_job_id: "c2".into(),
+        now: T0 + 500,
+        max_attempts: None,
+        queue: None,
+        priority: None,
+        keep_attempts: false,
+    })
+    .await
+    .unwrap();
+    let never_replayed = DeadFilter {
+        replayed: Some(false),
+        ..DeadFilter::default()
+    };
+    assert_eq!(dead_ids(s, never_replayed).await, ["e", "d", "b", "a"]);
+    let replayed = DeadFilter {
+        replayed: Some(true),
+        ..DeadFilter::default()
+    };
+    assert_eq!(dead_ids(s, replayed).await, ["c"]);
+}
+
+async fn a_replay_can_keep_the_spent_attempts_and_move_the_job(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    dead_letters(s, &[("j", "echo", DeadReason::Timeout, T0 + 100)]).await;
+    s.replay_dead(&ReplayParams {
+        dead_id: "j".into(),
+        new_job_id: "kept".into(),
+        now: T0 + 200,
+        max_attempts: Some(5),
+        queue: Some("rerun".into()),
+        priority: Some(10),
+        keep_attempts: true,
+    })
+    .await
+    .unwrap();
+    let kept = s.get_job("kept").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            kept.attempt,
+            kept.max_attempts,
+            kept.queue.as_str(),
+            kept.priority
+        ),
+        (2, 5, "rerun", 10)
+    );
+    let next = claim(s, "w1", 1, T0 + 200).await;
+    assert_eq!(
+        next[0].attempt, 3,
+        "the next attempt counts on from the dead job's"
+    );
+    let row = s.get_dead("j").await.unwrap().unwrap();
+    assert_eq!(
+        (row.resurrection_count, row.replayed_job_id.as_deref()),
+        (1, Some("kept"))
+    );
+}
+
+async fn a_review_marks_the_row_with_its_time_and_note(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    dead_letters(s, &[("j", "echo", DeadReason::Crashed, T0 + 100)]).await;
+    let review = ReviewParams {
+        id: "j".into(),
+        note: Some("upstream bug, fixed in 1.2".into()),
+        now: T0 + 500,
+    };
+    s.review_dead(&review).await.unwrap();
+    let row = s.get_dead("j").await.unwrap().unwrap();
+    assert_eq!(
+        (row.reviewed, row.reviewed_at, row.notes.as_deref()),
+        (true, Some(T0 + 500), Some("upstream bug, fixed in 1.2"))
+    );
+    let unreviewed = DeadFilter {
+        reviewed: Some(false),
+        ..DeadFilter::default()
+    };
+    assert_eq!(s.count_dead(&unreviewed).await.unwrap(), 0);
+    // Reviewing again without a note keeps the note.
+    s.review_dead(&ReviewParams {
+        note: None,
+        now: T0 + 600,
+        ..review.clone()
+    })
+    .await
+    .unwrap();
+    let row = s.get_dead("j").await.unwrap().unwrap();
+    assert_eq!(row.notes.as_deref(), Some("upstream bug, fixed in 1.2"));
+    let missing = ReviewParams {
+        id: "nope".into(),
+        ..review
+    };
+    assert!(matches!(
+        s.review_dead(&missing).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn deleting_and_purging_dead_letters_takes_their_attempts_along(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    dead_letters(
+        s,
+        &[
+            ("old1", "echo", DeadReason::Timeout, T0 + 100),
+            ("old2", "echo", DeadReason::Timeout, T0 + 200),
+            ("old3", "echo", DeadReason::Crashed, T0 + 300),
+            ("new", "echo", DeadReason::Timeout, T0 + 10_000),
+        ],
+    )
+    .await;
+    assert_eq!(s.job_attempts("old3").await.unwrap().len(), 2);
+    s.delete_dead("old3").await.unwrap();
+    assert!(s.get_dead("old3").await.unwrap().is_none());
+    assert!(s.job_attempts("old3").await.unwrap().is_empty());
+    assert!(matches!(
+        s.delete_dead("old3").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let older = DeadFilter {
+        until: Some(T0 + 1_000),
+        limit: 1,
+        ..DeadFilter::default()
+    };
+    assert_eq!(s.purge_dead(&older).await.unwrap(), 1, "one batch of one");
+    assert_eq!(s.purge_dead(&older).await.unwrap(), 1);
+    assert_eq!(s.purge_dead(&older).await.unwrap(), 0);
+    assert_eq!(dead_ids(s, DeadFilter::default()).await, ["new"]);
+    for id in ["old1", "old2"] {
+        assert!(s.job_attempts(id).await.unwrap().is_empty());
+    }
+    assert_eq!(s.job_attempts("new").await.unwrap().len(), 2);
+}
+
+async fn dead_stats_sum_up_the_filtered_rows_by_reason_and_type(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    dead_letters(
+        s,
+        &[
+            ("a", "echo", DeadReason::Timeout, T0 + 100),
+            ("b", "mail", DeadReason::Timeout, T0 + 200),
+            ("c", "mail", DeadReason::Crashed, T0 + 300),
+            ("d", "mail", DeadReason::Timeout, T0 + 400),
+        ],
+    )
+    .await;
+    s.review_dead(&ReviewParams {
+        id: "d".into(),
+        note: None,
+        now: T0 + 500,
+    })
+    .await
+    .unwrap();
+    let all = s.dead_stats(&DeadFilter::default()).await.unwrap();
+    let named = |counts: &[NamedCount]| {
+        counts
+            .iter()
+            .map(|c| (c.name.clone(), c.count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!((all.total, all.unreviewed), (4, 3));
+    assert_eq!(
+        named(&all.by_reason),
+        [("timeout".to_string(), 3), ("crashed".to_string(), 1)]
+    );
+    assert_eq!(
+        named(&all.by_type),
+        [("mail".to_string(), 3), ("echo".to_string(), 1)]
+    );
+    assert_eq!(all.oldest_failed_at, Some(T0 + 100));
+    let recent = DeadFilter {
+        since: Some(T0 + 300),
+        ..DeadFilter::default()
+    };
+    let recent = s.dead_stats(&recent).await.unwrap();
+    assert_eq!(
+        (recent.total, recent.unreviewed, recent.oldest_failed_at),
+        (2, 1, Some(T0 + 300))
+    );
+    let nothing = DeadFilter {
+        since: Some(T0 + 10_000),
+        ..DeadFilter::default()
+    };
+    assert_eq!(s.dead_stats(&nothing).await.unwrap(), DeadStats::default());
+}
+
+/// Completes every claimable job, the attempt ending at `finished_at`.
+async fn complete_all(store: &dyn Store, finished_at: Micros) {
+    let claimed = claim(store, "w1", 100, T0).await;
+    let settled: Vec<Settlement> = claimed
+        .iter()
+        .map(|j| {
+            let mut s = settlement(
+                j,
+                "w1",
+                SettleAction::Complete {
+                    result: "{}".into(),
+                    followups: vec![],
+                },
+            );
+            s.record.finished_at = finished_at;
+            s
+        })
+        .collect();
+    store.settle(&settled).await.unwrap();
+}
+
+async fn purging_completed_jobs_goes_in_batches_and_spares_the_rest(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let old: Vec<NewJob> = (0..5).map(|n| job(&format!("old{n}"), 0, T0)).collect();
+    s.enqueue(&old).await.unwrap();
+    complete_all(s, T0 + 100).await;
+    s.enqueue(&[job("recent", 0, T0)]).await.unwrap();
+    complete_all(s, T0 + 10_000).await;
+    s.enqueue(&[job("waiting", 0, T0 + 50_000)]).await.unwrap();
+
+    assert_eq!(s.count_completed(T0 + 1_000).await.unwrap(), 5);
+    let batch = PurgeParams {
+        before: T0 + 1_000,
+        limit: 2,
+    };
+    let mut batches = Vec::new();
+    loop {
+        let purged = s.purge_completed(&batch).await.unwrap();
+        if purged == 0 {
+            break;
+        }
+        batches.push(purged);
+    }
+    assert_eq!(batches, [2, 2, 1]);
+    assert_eq!(s.count_completed(T0 + 1_000).await.unwrap(), 0);
+    assert!(s.get_job("old0").await.unwrap().is_none());
+    assert!(s.job_attempts("old0").await.unwrap().is_empty());
+    for kept in ["recent", "waiting"] {
+        assert!(s.get_job(kept).await.unwrap().is_some(), "{kept}");
+    }
+}
+
+async fn recent_attempts_hold_failed_and_completing_ones_with_their_type(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    dead_letters(s, &[("dead", "mail", DeadReason::Timeout, T0 + 300)]).await;
+    let mut done = job("done", 0, T0);
+    done.job_type = "report".into();
+    s.enqueue(&[done]).await.unwrap();
+    complete_all(s, T0 + 400).await;
+
+    let recent = s.recent_attempts(T0, 100).await.unwrap();
+    let seen: Vec<(&str, &str, Micros, u64)> = recent
+        .iter()
+        .map(|a| {
+            (
+                a.job_type.as_str(),
+                a.outcome.as_str(),
+                a.finished_at - a.started_at,
+                a.fuel_used,
+            )
+        })
+        .collect();
+    // The dead job's retried attempt and its last one (rows), and the completing one
+    // (rebuilt from the job row), newest first.
+    assert_eq!(
+        seen,
+        [
+            ("report", "completed", 390, 100),
+            ("mail", "timeout", 290, 100),
+            ("mail", "retry", 10, 100),
+        ]
+    );
+    assert_eq!(s.recent_attempts(T0 + 350, 100).await.unwrap().len(), 1);
+    assert_eq!(s.recent_attempts(T0, 2).await.unwrap().len(), 2);
+}
+
 on_every_backend! {
     claims_by_priority_then_age_and_never_before_run_at,
     concurrent_claims_never_hand_out_a_job_twice,
@@ -961,4 +1310,11 @@ on_every_backend! {
     lists_are_newest_first_filtered_and_limited,
     a_failed_load_never_answers_for_a_job_type,
     registering_again_updates_the_worker_and_removing_forgets_it,
+    dead_letters_filter_by_time_and_replay_and_page_by_keyset,
+    a_replay_can_keep_the_spent_attempts_and_move_the_job,
+    a_review_marks_the_row_with_its_time_and_note,
+    deleting_and_purging_dead_letters_takes_their_attempts_along,
+    dead_stats_sum_up_the_filtered_rows_by_reason_and_type,
+    purging_completed_jobs_goes_in_batches_and_spares_the_rest,
+    recent_attempts_hold_failed_and_completing_ones_with_their_type,
 }

@@ -1,7 +1,8 @@
 //! `jobhost enqueue TYPE [PAYLOAD]`.
 
-use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use jobhost_runtime::{PayloadSchema, Registry, Runtime};
-use jobhost_store::{Store, now_micros};
+use jobhost_store::{Micros, NewJob, Store, now_micros};
 
 use super::Cli;
 use super::output::print_json;
+use super::progress;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
 use crate::queue::{EnqueueRequest, priority};
 
@@ -38,8 +40,9 @@ pub struct EnqueueArgs {
     /// The queue to put the job on.
     #[arg(long)]
     pub queue: Option<String>,
-    /// Enqueue one job per line of this JSON-lines file (each line a payload), in
-    /// transactions of 1,000; prints how many were enqueued.
+    /// Enqueue one job per line of this JSON-lines file (each line a payload). Every
+    /// line is checked first: a bad one is reported with its number and nothing is
+    /// enqueued. Then the jobs are written in transactions of 1,000; prints how many.
     #[arg(long, conflicts_with_all = ["payload", "payload_file"])]
     pub from_file: Option<PathBuf>,
 }
@@ -167,26 +170,68 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--from-file`: every line a payload. A bad line stops the run with its line number;
-/// the batch it is in is not written, earlier batches are.
+/// `--from-file`: every line a payload. Every line is checked before the first write,
+/// so a bad line (reported with its number) leaves nothing enqueued; then the jobs are
+/// written [`BULK_BATCH`] to a transaction.
 async fn enqueue_file(
     args: &EnqueueArgs,
-    path: &std::path::Path,
+    path: &Path,
     store: &dyn Store,
     schema: Option<&PayloadSchema>,
     default_max_attempts: u32,
     json: bool,
 ) -> Result<ExitCode> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let now = now_micros();
+    let mut lines = 0;
+    for job in jobs_in(args, path, schema, default_max_attempts, now)? {
+        job.map_err(|e| {
+            anyhow::anyhow!("{e:#}; nothing was enqueued (every line is checked first)")
+        })?;
+        lines += 1;
+    }
+    let bar = progress::bar(lines, "enqueued");
     let mut batch = Vec::with_capacity(BULK_BATCH);
     let mut written = 0usize;
-    let now = now_micros();
-    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut jobs = jobs_in(args, path, schema, default_max_attempts, now)?.peekable();
+    while let Some(job) = jobs.next() {
+        batch.push(job?);
+        if batch.len() == BULK_BATCH || jobs.peek().is_none() {
+            store.enqueue(&batch).await.with_context(|| {
+                format!(
+                    "storing a batch of jobs: the first {written} jobs were enqueued, the \
+                     ones after them were not"
+                )
+            })?;
+            written += batch.len();
+            bar.inc(batch.len() as u64);
+            batch.clear();
         }
+    }
+    bar.finish_and_clear();
+    if json {
+        print_json(&serde_json::json!({ "enqueued": written }))?;
+    } else {
+        println!("enqueued {written} jobs");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The job of each non-blank line of the file, or what is wrong with the line.
+fn jobs_in<'a>(
+    args: &'a EnqueueArgs,
+    path: &'a Path,
+    schema: Option<&'a PayloadSchema>,
+    default_max_attempts: u32,
+    now: Micros,
+) -> Result<impl Iterator<Item = Result<NewJob>> + 'a> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let lines = BufReader::new(file).lines().enumerate();
+    Ok(lines.filter_map(move |(index, line)| {
+        let line = match line.with_context(|| format!("reading {}", path.display())) {
+            Ok(line) if line.trim().is_empty() => return None,
+            Ok(line) => line,
+            Err(e) => return Some(Err(e)),
+        };
         let request = EnqueueRequest {
             job_type: args.job_type.clone(),
             payload: line,
@@ -196,32 +241,10 @@ async fn enqueue_file(
             queue: args.queue.clone(),
             parent_id: None,
         };
-        match request.into_new_job(schema, default_max_attempts, now) {
-            Ok(job) => batch.push(job),
-            Err(e) => bail!(
-                "line {} of {}: {e}; {written} jobs from earlier lines were enqueued, none from this batch",
-                index + 1,
-                path.display()
-            ),
-        }
-        if batch.len() == BULK_BATCH {
-            store
-                .enqueue(&batch)
-                .await
-                .context("storing a batch of jobs")?;
-            written += batch.len();
-            batch.clear();
-        }
-    }
-    store
-        .enqueue(&batch)
-        .await
-        .context("storing a batch of jobs")?;
-    written += batch.len();
-    if json {
-        print_json(&serde_json::json!({ "enqueued": written }))?;
-    } else {
-        println!("enqueued {written} jobs");
-    }
-    Ok(ExitCode::SUCCESS)
+        Some(
+            request
+                .into_new_job(schema, default_max_attempts, now)
+                .map_err(|e| anyhow::anyhow!("line {} of {}: {e}", index + 1, path.display())),
+        )
+    }))
 }

@@ -4,9 +4,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use jobhost_store::{JobFilter, JobStatus, Store};
+use std::time::Duration;
+
+use jobhost_store::{JobFilter, JobStatus, Store, now_micros};
 
 use super::output::{print_json, short, span, table, time, time_opt};
+use crate::ops::retention;
+use crate::ops::when::parse_age;
 
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
@@ -26,6 +30,16 @@ pub enum JobsCommand {
     },
     /// Everything about one job: state, attempts with their errors, result, fuel used.
     Show { id: String },
+    /// Delete completed jobs (and their attempts) that finished longer ago than an age;
+    /// the daemon does the same hourly for `serve --retain-completed`.
+    Purge {
+        /// `7d`, `12h`, …
+        #[arg(long, value_parser = parse_age)]
+        older_than: Duration,
+        /// Only say how many would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn parse_status(text: &str) -> Result<JobStatus, String> {
@@ -77,6 +91,10 @@ pub async fn run(command: &JobsCommand, store: &dyn Store, json: bool) -> Result
             println!("{t}");
         }
         JobsCommand::Show { id } => show(store, id, json).await?,
+        JobsCommand::Purge {
+            older_than,
+            dry_run,
+        } => purge(store, *older_than, *dry_run, json).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -148,6 +166,25 @@ async fn show(store: &dyn Store, id: &str, json: bool) -> Result<()> {
             ]);
         }
         println!("{a}");
+    }
+    Ok(())
+}
+
+async fn purge(store: &dyn Store, older_than: Duration, dry_run: bool, json: bool) -> Result<()> {
+    let now = now_micros();
+    let count = if dry_run {
+        retention::count_completed(store, older_than, now).await
+    } else {
+        retention::purge_completed(store, older_than, now).await
+    }
+    .context("purging completed jobs")?;
+    let age = humantime::format_duration(older_than);
+    if json {
+        print_json(&serde_json::json!({ "deleted": count, "dry_run": dry_run }))?;
+    } else if dry_run {
+        println!("would delete {count} completed jobs that finished more than {age} ago");
+    } else {
+        println!("deleted {count} completed jobs that finished more than {age} ago");
     }
     Ok(())
 }

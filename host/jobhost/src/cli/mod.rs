@@ -4,9 +4,11 @@
 
 mod dlq;
 mod enqueue;
+mod health;
 mod jobs;
 mod output;
 mod plugins;
+mod progress;
 mod serve;
 mod stats;
 
@@ -19,6 +21,8 @@ use clap::{Parser, Subcommand};
 use jobhost_store::{Store, Synchronous};
 
 use crate::config::{self, Config};
+
+pub use health::HEALTH_UNKNOWN;
 
 /// A background-job host: WebAssembly job handlers from a plugins directory, run on a
 /// persistent queue with retries, timeouts, a memory cap and a dead-letter queue.
@@ -61,17 +65,20 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Enqueue a job; prints its id.
     Enqueue(enqueue::EnqueueArgs),
-    /// Inspect jobs.
+    /// Inspect jobs; purge old completed ones.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
-    /// Inspect and replay dead-lettered jobs.
+    /// The dead-letter queue: list, show, replay (one or by filter), review, delete,
+    /// clean up, export, stats.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
     /// Inspect the plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
-    /// Queue counts: pending, running, completed, dead, by type.
+    /// Queue counts, rates over the last hour, and durations and fuel by job type.
     Stats,
+    /// Healthy, degraded or unhealthy, with the reasons; exit code 0, 1 or 2.
+    Health(health::HealthArgs),
     /// Apply the database migrations this build knows.
     Migrate,
 }
@@ -109,6 +116,7 @@ impl Cli {
             Command::Dlq(command) => dlq::run(command, &*self.store().await?, self.json).await,
             Command::Plugins(command) => plugins::run(command, &self).await,
             Command::Stats => stats::run(&*self.store().await?, self.json).await,
+            Command::Health(args) => health::run(args, &self).await,
             Command::Migrate => {
                 self.store().await?;
                 println!("migrations applied to {}", self.db);

@@ -6,7 +6,11 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
+use std::net::SocketAddr;
+
+use crate::api::{self, HttpConfig, Token};
 use crate::config::Config;
+use crate::ops::when::parse_age;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -37,6 +41,39 @@ pub struct ServeArgs {
     /// Default memory cap of an attempt, in MiB.
     #[arg(long)]
     pub memory_mib: Option<u32>,
+    /// Completed jobs older than this are deleted by the daemon's maintenance (`7d`,
+    /// `12h`), or `off` to keep them all.
+    #[arg(long, value_parser = parse_retention, default_value = "7d")]
+    pub retain_completed: Retention,
+    /// How often the maintenance runs (the first time at start).
+    #[arg(long, value_parser = parse_age, default_value = "1h")]
+    pub maintenance_interval: Duration,
+    /// Serve the HTTP admin API on this address (default 127.0.0.1:7070 when the flag
+    /// is given bare). Any address but loopback needs a token.
+    #[arg(long, env = "JOBHOST_HTTP", num_args = 0..=1, default_missing_value = api::DEFAULT_ADDR)]
+    pub http: Option<SocketAddr>,
+    /// The bearer token the HTTP API asks for; prefer the environment variable, which
+    /// other users of the machine cannot read in the process list.
+    #[arg(
+        long,
+        env = "JOBHOST_HTTP_TOKEN",
+        hide_env_values = true,
+        requires = "http"
+    )]
+    pub http_token: Option<String>,
+}
+
+/// `--retain-completed`: an age, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention(Option<Duration>);
+
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    if text == "off" {
+        return Ok(Retention(None));
+    }
+    parse_age(text)
+        .map(|age| Retention(Some(age)))
+        .map_err(|e| format!("{e}, or off"))
 }
 
 pub async fn run(args: &ServeArgs, mut config: Config) -> Result<ExitCode> {
@@ -48,6 +85,12 @@ pub async fn run(args: &ServeArgs, mut config: Config) -> Result<ExitCode> {
     config.backoff_cap = args.backoff_cap;
     config.shutdown_grace = args.grace;
     config.poll_interval = args.poll_interval;
+    config.retain_completed = args.retain_completed.0;
+    config.maintenance_interval = args.maintenance_interval;
+    config.http = args.http.map(|addr| HttpConfig {
+        addr,
+        token: args.http_token.clone().map(Token::new),
+    });
     let limits = &mut config.default_limits;
     limits.fuel = args.fuel.unwrap_or(limits.fuel);
     limits.timeout = args.timeout.unwrap_or(limits.timeout);

@@ -1,4 +1,4 @@
-//! `jobhost stats`.
+//! `jobhost stats`: counts, rates, and durations and fuel by job type.
 
 use std::process::ExitCode;
 
@@ -6,20 +6,21 @@ use anyhow::{Context, Result};
 use jobhost_store::{Store, now_micros};
 
 use super::output::{print_json, span, table};
+use crate::ops::monitor;
 
 pub async fn run(store: &dyn Store, json: bool) -> Result<ExitCode> {
-    let stats = store
-        .stats(now_micros())
+    let report = monitor::report(store, now_micros())
         .await
         .context("reading queue stats")?;
     if json {
-        print_json(&stats)?;
+        print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let stats = &report.counts;
     let mut summary = table(&["measure", "value"]);
-    let rows: [(&str, String); 10] = [
+    let rows: [(&str, String); 12] = [
         ("pending (due)", stats.pending.to_string()),
-        ("scheduled", stats.scheduled.to_string()),
+        ("scheduled (due later)", stats.scheduled.to_string()),
         ("running", stats.running.to_string()),
         ("completed", stats.completed.to_string()),
         ("cancelled", stats.cancelled.to_string()),
@@ -32,6 +33,16 @@ pub async fn run(store: &dyn Store, json: bool) -> Result<ExitCode> {
         (
             "failed attempts in the last hour",
             stats.failed_last_hour.to_string(),
+        ),
+        (
+            "completed per minute (last hour)",
+            format!("{:.1}", report.completed_per_minute),
+        ),
+        (
+            "failure rate (last hour)",
+            report
+                .failure_rate
+                .map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
         ),
         (
             "oldest pending job waiting",
@@ -54,6 +65,27 @@ pub async fn run(store: &dyn Store, json: bool) -> Result<ExitCode> {
             ]);
         }
         println!("{by_type}");
+    }
+    if !report.timings.is_empty() {
+        println!(
+            "attempts in the last hour (up to {} newest)",
+            monitor::SAMPLE
+        );
+        let mut timings = table(&[
+            "job type", "attempts", "failed", "p50 ms", "p99 ms", "p50 fuel", "p99 fuel",
+        ]);
+        for t in &report.timings {
+            timings.add_row(vec![
+                t.job_type.clone(),
+                t.attempts.to_string(),
+                t.failed.to_string(),
+                format!("{:.1}", t.duration_ms_p50),
+                format!("{:.1}", t.duration_ms_p99),
+                t.fuel_p50.to_string(),
+                t.fuel_p99.to_string(),
+            ]);
+        }
+        println!("{timings}");
     }
     Ok(ExitCode::SUCCESS)
 }

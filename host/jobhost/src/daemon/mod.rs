@@ -4,11 +4,13 @@
 //! - `serve.rs`: the order of start-up and shutdown.
 //! - `liveness.rs`: this daemon's registration, heartbeat, and the rescue of jobs held by
 //!   daemons that died.
+//! - `maintenance.rs`: purging completed jobs past their retention.
 //! - `plugins.rs`: loading the plugins directory, hot reload, and recording versions.
 //! - `wake.rs`: waking the dispatcher when another process writes to the database.
 //! - `signal.rs`: SIGINT / SIGTERM.
 
 mod liveness;
+mod maintenance;
 mod plugins;
 mod serve;
 mod signal;

@@ -10,7 +10,7 @@ use jobhost_store::{ConnectOptions, Store, WorkerInfo};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{liveness, plugins, signal, wake};
+use super::{liveness, maintenance, plugins, signal, wake};
 use crate::config::Config;
 use crate::worker::{PoolContext, WorkerPool};
 
@@ -22,6 +22,8 @@ pub struct Daemon {
     config: Config,
     pool: WorkerPool,
     liveness: tokio::task::JoinHandle<()>,
+    maintenance: tokio::task::JoinHandle<()>,
+    http: Option<tokio::task::JoinHandle<()>>,
     _plugin_watcher: jobhost_runtime::Watcher,
     _db_watcher: Option<notify::RecommendedWatcher>,
     _db_listener: Option<wake::Listening>,
@@ -94,6 +96,15 @@ impl Daemon {
             config.heartbeat_interval,
             config.stale_after,
         ));
+        let maintenance = tokio::spawn(maintenance::run(
+            store.clone(),
+            config.retain_completed,
+            config.maintenance_interval,
+        ));
+        let http = match &config.http {
+            Some(http) => Some(crate::api::start(http, store.clone()).await?),
+            None => None,
+        };
         let job_types: Vec<String> = registry
             .plugins()
             .iter()
@@ -113,6 +124,8 @@ impl Daemon {
             config,
             pool,
             liveness,
+            maintenance,
+            http,
             _plugin_watcher: plugin_watcher,
             _db_watcher: db_watcher,
             _db_listener: db_listener,
@@ -125,6 +138,10 @@ impl Daemon {
         info!(grace = ?self.config.shutdown_grace, "stopping: no new claims");
         self.pool.shutdown(self.config.shutdown_grace).await;
         self.liveness.abort();
+        self.maintenance.abort();
+        if let Some(http) = &self.http {
+            http.abort();
+        }
         if let Err(e) = self.store.remove_worker(&self.worker.id).await {
             warn!("could not deregister this daemon: {e}");
         }

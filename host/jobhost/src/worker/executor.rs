@@ -8,9 +8,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Receiver;
 use jobhost_runtime::{CancelFlag, FollowUp, JobInput, Outcome};
-use jobhost_store::{ClaimedJob, DeadReason, Micros, NewJob, Settlement, now_micros};
+use jobhost_store::{ClaimedJob, DeadReason, Micros, NewJob, SettleAction, Settlement, now_micros};
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{info_span, warn};
+use tracing::{debug, info, info_span, warn};
 
 use super::PoolContext;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
@@ -34,12 +34,35 @@ pub(super) fn spawn(
                 } else {
                     execute(&ctx, &job, &cancel)
                 };
+                log_outcome(&job, &settlement);
                 if finished.send(settlement).is_err() {
                     warn!(job_id = %job.id, "the settler is gone; the job will be rescued");
                 }
             }
         })
         .expect("spawning an executor thread")
+}
+
+/// One line per finished attempt, carrying the job's id, type and attempt, so a log
+/// search by job id finds its whole story. Completions log at debug: they are the bulk.
+fn log_outcome(job: &ClaimedJob, settlement: &Settlement) {
+    let (id, job_type, attempt) = (&job.id, &job.job_type, job.attempt);
+    match &settlement.action {
+        SettleAction::Complete { followups, .. } => debug!(
+            job_id = %id, job_type = %job_type, attempt, followups = followups.len(),
+            "completed"
+        ),
+        SettleAction::Retry { error, run_at } => info!(
+            job_id = %id, job_type = %job_type, attempt,
+            retry_in_ms = (run_at - settlement.record.finished_at) / 1000, error = %error,
+            "attempt failed; will retry"
+        ),
+        SettleAction::DeadLetter { reason, error } => warn!(
+            job_id = %id, job_type = %job_type, attempt, reason = reason.as_str(),
+            error = %error, "dead-lettered"
+        ),
+        SettleAction::Release => debug!(job_id = %id, job_type = %job_type, "released"),
+    }
 }
 
 fn put_back(ctx: &PoolContext, job: &ClaimedJob) -> Settlement {

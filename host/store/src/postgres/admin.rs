@@ -4,6 +4,7 @@
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use super::NOTIFY_SQL;
+use super::operations::{push_after, push_dead_filter};
 use super::rows::{self, ATTEMPT_COLUMNS, DEAD_COLUMNS, JOB_COLUMNS, int};
 use crate::Result;
 use crate::error::{StoreError, db};
@@ -12,7 +13,7 @@ use crate::model::*;
 /// How many rows a list returns when its filter says 0.
 const DEFAULT_LIMIT: u32 = 100;
 
-fn limit(requested: u32) -> i64 {
+pub(super) fn limit(requested: u32) -> i64 {
     if requested == 0 {
         DEFAULT_LIMIT
     } else {
@@ -88,15 +89,8 @@ pub async fn list_dead(pool: &PgPool, filter: &DeadFilter) -> Result<Vec<DeadJob
     let mut query = QueryBuilder::<Postgres>::new(format!(
         "SELECT {DEAD_COLUMNS} FROM dead_letter_jobs WHERE TRUE"
     ));
-    if let Some(job_type) = &filter.job_type {
-        query.push(" AND job_type = ").push_bind(job_type);
-    }
-    if let Some(reason) = filter.reason {
-        query.push(" AND reason = ").push_bind(reason.as_str());
-    }
-    if let Some(reviewed) = filter.reviewed {
-        query.push(" AND reviewed = ").push_bind(reviewed);
-    }
+    push_dead_filter(&mut query, filter);
+    push_after(&mut query, filter);
     query
         .push(" ORDER BY failed_at DESC, id DESC LIMIT ")
         .push_bind(limit(filter.limit));
@@ -112,10 +106,11 @@ pub async fn list_dead(pool: &PgPool, filter: &DeadFilter) -> Result<Vec<DeadJob
 /// for the daemons, all or nothing.
 pub async fn replay_dead(conn: &mut PgConnection, params: &ReplayParams) -> Result<()> {
     let inserted = sqlx::query(
-        "INSERT INTO jobs (id, job_type, queue, payload, priority, status, max_attempts, run_at, \
-         created_at, parent_id) \
+        "INSERT INTO jobs (id, job_type, queue, payload, priority, status, attempt, \
+         max_attempts, run_at, created_at, parent_id) \
          SELECT $1, job_type, COALESCE($2, queue), payload, COALESCE($3, priority), 'pending', \
-         COALESCE($4, max_attempts), $5, $5, parent_id FROM dead_letter_jobs WHERE id = $6",
+         CASE WHEN $7 THEN attempts ELSE 0 END, COALESCE($4, max_attempts), $5, $5, parent_id \
+         FROM dead_letter_jobs WHERE id = $6",
     )
     .bind(&params.new_job_id)
     .bind(&params.queue)
@@ -123,6 +118,7 @@ pub async fn replay_dead(conn: &mut PgConnection, params: &ReplayParams) -> Resu
     .bind(params.max_attempts.map(int))
     .bind(params.now)
     .bind(&params.dead_id)
+    .bind(params.keep_attempts)
     .execute(&mut *conn)
     .await
     .map_err(db("replaying a dead letter"))?;

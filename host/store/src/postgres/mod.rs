@@ -10,6 +10,8 @@
 //! - `settle.rs`: applying a batch of finished attempts.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `admin.rs`: job and dead-letter reads, replay.
+//! - `operations.rs`: dead-letter filters, reviews and purges, retention of completed
+//!   jobs, recent attempts for durations by type.
 //! - `stats.rs`, `workers.rs`, `plugins.rs`: the counts, the worker registry, the plugin
 //!   history.
 //! - `listen.rs`: the [`ChangeStream`] a daemon wakes on.
@@ -18,6 +20,7 @@
 mod admin;
 mod jobs;
 mod listen;
+mod operations;
 mod plugins;
 mod rescue;
 mod rows;
@@ -218,6 +221,40 @@ impl Store for PostgresStore {
             .await
             .map_err(db("listening for new work"))?;
         Ok(Some(ChangeStream::new(listener)))
+    }
+
+    async fn count_dead(&self, filter: &DeadFilter) -> Result<u64> {
+        operations::count_dead(&self.pool, filter).await
+    }
+
+    async fn dead_stats(&self, filter: &DeadFilter) -> Result<DeadStats> {
+        operations::dead_stats(&self.pool, filter).await
+    }
+
+    async fn review_dead(&self, params: &ReviewParams) -> Result<()> {
+        operations::review_dead(&self.pool, params).await
+    }
+
+    async fn delete_dead(&self, id: &str) -> Result<()> {
+        operations::delete_dead(&self.pool, id).await
+    }
+
+    async fn purge_dead(&self, filter: &DeadFilter) -> Result<u64> {
+        let mut conn = self.connection("purging dead letters").await?;
+        operations::purge_dead(&mut conn, filter).await
+    }
+
+    async fn count_completed(&self, before: Micros) -> Result<u64> {
+        operations::count_completed(&self.pool, before).await
+    }
+
+    async fn purge_completed(&self, params: &PurgeParams) -> Result<u64> {
+        let mut conn = self.connection("purging completed jobs").await?;
+        operations::purge_completed(&mut conn, params).await
+    }
+
+    async fn recent_attempts(&self, since: Micros, limit: u32) -> Result<Vec<AttemptSample>> {
+        operations::recent_attempts(&self.pool, since, limit).await
     }
 }
 

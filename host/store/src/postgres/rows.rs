@@ -19,8 +19,8 @@ pub const ATTEMPT_COLUMNS: &str =
     "job_id, attempt, worker_id, started_at, finished_at, outcome, error, fuel_used, plugin_digest";
 
 pub const DEAD_COLUMNS: &str = "id, job_type, queue, payload, priority, attempts, max_attempts, \
-    reason, last_error, plugin_digest, fuel_used, created_at, failed_at, reviewed, notes, \
-    resurrection_count, replayed_job_id, parent_id";
+    reason, last_error, plugin_digest, fuel_used, created_at, failed_at, reviewed, reviewed_at, \
+    notes, resurrection_count, replayed_job_id, parent_id";
 
 pub const WORKER_COLUMNS: &str = "id, host, pid, started_at, heartbeat_at";
 
@@ -125,6 +125,7 @@ pub fn dead(row: &PgRow) -> Result<DeadJob> {
         created_at: get(row, "created_at")?,
         failed_at: get(row, "failed_at")?,
         reviewed: get(row, "reviewed")?,
+        reviewed_at: get(row, "reviewed_at")?,
         notes: get(row, "notes")?,
         resurrection_count: unsigned(row, "resurrection_count")?,
         replayed_job_id: get(row, "replayed_job_id")?,

@@ -3,6 +3,7 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
+use super::operations::{push_after, push_dead_filter};
 use super::rows::{self, ATTEMPT_COLUMNS, DEAD_COLUMNS, JOB_COLUMNS};
 use crate::Result;
 use crate::error::{StoreError, db};
@@ -11,7 +12,7 @@ use crate::model::*;
 /// How many rows a list returns when its filter says 0.
 const DEFAULT_LIMIT: u32 = 100;
 
-fn limit(requested: u32) -> i64 {
+pub(super) fn limit(requested: u32) -> i64 {
     if requested == 0 {
         DEFAULT_LIMIT
     } else {
@@ -87,15 +88,8 @@ pub async fn list_dead(pool: &SqlitePool, filter: &DeadFilter) -> Result<Vec<Dea
     let mut query = QueryBuilder::<Sqlite>::new(format!(
         "SELECT {DEAD_COLUMNS} FROM dead_letter_jobs WHERE 1 = 1"
     ));
-    if let Some(job_type) = &filter.job_type {
-        query.push(" AND job_type = ").push_bind(job_type);
-    }
-    if let Some(reason) = filter.reason {
-        query.push(" AND reason = ").push_bind(reason.as_str());
-    }
-    if let Some(reviewed) = filter.reviewed {
-        query.push(" AND reviewed = ").push_bind(reviewed as i64);
-    }
+    push_dead_filter(&mut query, filter);
+    push_after(&mut query, filter);
     query
         .push(" ORDER BY failed_at DESC, id DESC LIMIT ")
         .push_bind(limit(filter.limit));
@@ -109,14 +103,16 @@ pub async fn list_dead(pool: &SqlitePool, filter: &DeadFilter) -> Result<Vec<Dea
 
 pub async fn replay_dead(conn: &mut SqliteConnection, params: &ReplayParams) -> Result<()> {
     let inserted = sqlx::query(
-        "INSERT INTO jobs (id, job_type, queue, payload, priority, status, max_attempts, run_at, \
-         created_at, parent_id) \
+        "INSERT INTO jobs (id, job_type, queue, payload, priority, status, attempt, \
+         max_attempts, run_at, created_at, parent_id) \
          SELECT ?, job_type, COALESCE(?, queue), payload, COALESCE(?, priority), 'pending', \
-         COALESCE(?, max_attempts), ?, ?, parent_id FROM dead_letter_jobs WHERE id = ?",
+         CASE WHEN ? THEN attempts ELSE 0 END, COALESCE(?, max_attempts), ?, ?, parent_id \
+         FROM dead_letter_jobs WHERE id = ?",
     )
     .bind(&params.new_job_id)
     .bind(&params.queue)
     .bind(params.priority)
+    .bind(params.keep_attempts)
     .bind(params.max_attempts.map(i64::from))
     .bind(params.now)
     .bind(params.now)

@@ -7,6 +7,8 @@
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `batch.rs`: multi-row statements in chunks.
 //! - `admin.rs`: job and dead-letter reads, replay.
+//! - `operations.rs`: dead-letter filters, reviews and purges, retention of completed
+//!   jobs, recent attempts for durations by type.
 //! - `stats.rs`, `workers.rs`, `plugins.rs`: the counts, the worker registry, the plugin
 //!   history.
 //! - `rows.rs`: turning rows into model values.
@@ -14,6 +16,7 @@
 mod admin;
 mod batch;
 mod jobs;
+mod operations;
 mod plugins;
 mod rescue;
 mod rows;
@@ -260,5 +263,47 @@ impl Store for SqliteStore {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         Some(PathBuf::from(wal))
+    }
+
+    async fn count_dead(&self, filter: &DeadFilter) -> Result<u64> {
+        operations::count_dead(&self.pool, filter).await
+    }
+
+    async fn dead_stats(&self, filter: &DeadFilter) -> Result<DeadStats> {
+        operations::dead_stats(&self.pool, filter).await
+    }
+
+    async fn review_dead(&self, params: &ReviewParams) -> Result<()> {
+        let mut tx = self.write("reviewing a dead letter").await?;
+        operations::review_dead(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a review"))
+    }
+
+    async fn delete_dead(&self, id: &str) -> Result<()> {
+        let mut tx = self.write("deleting a dead letter").await?;
+        operations::delete_dead(&mut tx, id).await?;
+        tx.commit().await.map_err(db("committing a deletion"))
+    }
+
+    async fn purge_dead(&self, filter: &DeadFilter) -> Result<u64> {
+        let mut tx = self.write("purging dead letters").await?;
+        let purged = operations::purge_dead(&mut tx, filter).await?;
+        tx.commit().await.map_err(db("committing a purge"))?;
+        Ok(purged)
+    }
+
+    async fn count_completed(&self, before: Micros) -> Result<u64> {
+        operations::count_completed(&self.pool, before).await
+    }
+
+    async fn purge_completed(&self, params: &PurgeParams) -> Result<u64> {
+        let mut tx = self.write("purging completed jobs").await?;
+        let purged = operations::purge_completed(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a purge"))?;
+        Ok(purged)
+    }
+
+    async fn recent_attempts(&self, since: Micros, limit: u32) -> Result<Vec<AttemptSample>> {
+        operations::recent_attempts(&self.pool, since, limit).await
     }
 }
