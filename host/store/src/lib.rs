@@ -97,6 +97,11 @@ pub trait Store: Send + Sync + 'static {
     async fn subscribe_changes(&self) -> Result<Option<ChangeStream>> {
         Ok(None)
     }
+
+    /// The committed value of a key in a plugin's key-value store (keyed by the
+    /// plugin's declared name). Writes arrive only with completions: see
+    /// [`SettleAction::Complete`].
+    async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>>;
 }
 
 /// Options that are not part of the URL.

@@ -185,6 +185,8 @@ pub enum SettleAction {
     Complete {
         result: String,
         followups: Vec<NewJob>,
+        /// The plugin's key-value writes, committed with the completion.
+        kv_writes: Vec<KvWrite>,
     },
     /// Back to pending, not before `run_at`.
     Retry { error: String, run_at: Micros },
@@ -193,6 +195,44 @@ pub enum SettleAction {
     /// Back to pending at once without spending the attempt (a graceful shutdown
     /// returning work it had claimed but not finished). No attempt is recorded.
     Release,
+}
+
+/// One write to a plugin's key-value store: `value` `None` removes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvWrite {
+    /// The plugin's declared name.
+    pub plugin: String,
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// A key to set, as the settle batch leaves it: plugin, key, value, and when the
+/// completion that wrote it finished.
+pub(crate) type KvSet<'a> = (&'a str, &'a str, &'a str, Micros);
+
+/// The writes of a settle batch's completions as they must end up: the last write to
+/// each key wins, split into the keys to set and the keys to remove, so each backend
+/// applies them in two statements that never touch one row twice.
+pub(crate) fn final_kv_writes<'a>(
+    completed: &[&'a Settlement],
+) -> (Vec<KvSet<'a>>, Vec<(&'a str, &'a str)>) {
+    let mut last = std::collections::BTreeMap::new();
+    for s in completed {
+        if let SettleAction::Complete { kv_writes, .. } = &s.action {
+            for w in kv_writes {
+                let write = (w.value.as_deref(), s.record.finished_at);
+                last.insert((w.plugin.as_str(), w.key.as_str()), write);
+            }
+        }
+    }
+    let (mut set, mut removed) = (Vec::new(), Vec::new());
+    for ((plugin, key), (value, at)) in last {
+        match value {
+            Some(value) => set.push((plugin, key, value, at)),
+            None => removed.push((plugin, key)),
+        }
+    }
+    (set, removed)
 }
 
 /// One entry of a [`Store::settle`] batch. The store applies it only if the job is

@@ -197,6 +197,7 @@ async fn completing_stores_the_result_and_inserts_follow_ups_with_it(store: Arc<
     let complete = SettleAction::Complete {
         result: r#"{"ok":true}"#.into(),
         followups: vec![child],
+        kv_writes: vec![],
     };
     let report = store
         .settle(&[settlement(&claimed[0], "w1", complete)])
@@ -313,6 +314,7 @@ async fn a_rescued_job_cannot_be_settled_by_its_old_worker(store: Arc<dyn Store>
     let done = |result: &str| SettleAction::Complete {
         result: result.into(),
         followups: vec![],
+        kv_writes: vec![],
     };
     let stale = store
         .settle(&[settlement(&first[0], "old", done("old"))])
@@ -440,6 +442,7 @@ async fn stats_count_every_state(store: Arc<dyn Store>) {
     let complete = SettleAction::Complete {
         result: "null".into(),
         followups: vec![],
+        kv_writes: vec![],
     };
     let dead = SettleAction::DeadLetter {
         reason: DeadReason::Crashed,
@@ -607,6 +610,7 @@ async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale(store: Arc<
     let complete = SettleAction::Complete {
         result: "1".into(),
         followups: vec![followup],
+        kv_writes: vec![],
     };
     let batch = [
         settlement(done, "w1", complete.clone()),
@@ -662,12 +666,13 @@ async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale(store: Arc<
     assert!(store.job_attempts("late").await.unwrap().is_empty());
 }
 
-async fn a_stale_completion_inserts_no_follow_ups(store: Arc<dyn Store>) {
+async fn a_stale_completion_inserts_no_follow_ups_and_writes_no_keys(store: Arc<dyn Store>) {
     store.enqueue(&[job("j", 0, T0)]).await.unwrap();
     let claimed = claim(store.as_ref(), "w1", 1, T0).await;
     let complete = SettleAction::Complete {
         result: "null".into(),
         followups: vec![job("child", 0, T0)],
+        kv_writes: vec![set("echo", "k", "stale")],
     };
     let report = store
         .settle(&[settlement(&claimed[0], "someone-else", complete)])
@@ -675,6 +680,7 @@ async fn a_stale_completion_inserts_no_follow_ups(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(report.stale, 1);
     assert!(store.get_job("child").await.unwrap().is_none());
+    assert_eq!(store.kv_get("echo", "k").await.unwrap(), None);
     assert_eq!(
         store.get_job("j").await.unwrap().unwrap().status,
         JobStatus::Running
@@ -701,6 +707,7 @@ async fn attempts_keep_the_history_of_a_job_oldest_first(store: Arc<dyn Store>) 
     let complete = SettleAction::Complete {
         result: "null".into(),
         followups: vec![],
+        kv_writes: vec![],
     };
     let mut done = settlement(&claimed[0], "w1", complete);
     done.record.started_at = T0 + 2;
@@ -739,6 +746,7 @@ async fn the_completing_attempt_keeps_its_worker_times_fuel_and_plugin(store: Ar
     let complete = SettleAction::Complete {
         result: "1".into(),
         followups: vec![],
+        kv_writes: vec![],
     };
     let mut done = settlement(&second[0], "w2", complete);
     done.record = AttemptRecord {
@@ -938,7 +946,99 @@ async fn registering_again_updates_the_worker_and_removing_forgets_it(store: Arc
     assert!(store.list_workers().await.unwrap().is_empty());
 }
 
+fn set(plugin: &str, key: &str, value: &str) -> KvWrite {
+    KvWrite {
+        plugin: plugin.into(),
+        key: key.into(),
+        value: Some(value.into()),
+    }
+}
+
+fn remove(plugin: &str, key: &str) -> KvWrite {
+    KvWrite {
+        plugin: plugin.into(),
+        key: key.into(),
+        value: None,
+    }
+}
+
+fn complete_with(kv_writes: Vec<KvWrite>) -> SettleAction {
+    SettleAction::Complete {
+        result: "null".into(),
+        followups: vec![],
+        kv_writes,
+    }
+}
+
+async fn key_value_writes_are_committed_with_the_completion(store: Arc<dyn Store>) {
+    let jobs: Vec<NewJob> = (0..3).map(|n| job(&format!("j{n}"), 0, T0 + n)).collect();
+    store.enqueue(&jobs).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 3, T0 + 10).await;
+    assert_eq!(store.kv_get("once", "a").await.unwrap(), None);
+    let first = vec![set("once", "a", "1"), set("once", "gone", "x")];
+    store
+        .settle(&[settlement(&claimed[0], "w1", complete_with(first))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kv_get("once", "a").await.unwrap().as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        store.kv_get("other", "a").await.unwrap(),
+        None,
+        "scoped by plugin"
+    );
+
+    // In one batch, the later completion's write to a key wins; removals apply too.
+    let second = vec![set("once", "a", "2"), set("other", "a", "theirs")];
+    let third = vec![set("once", "a", "3"), remove("once", "gone")];
+    store
+        .settle(&[
+            settlement(&claimed[1], "w1", complete_with(second)),
+            settlement(&claimed[2], "w1", complete_with(third)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kv_get("once", "a").await.unwrap().as_deref(),
+        Some("3")
+    );
+    assert_eq!(store.kv_get("once", "gone").await.unwrap(), None);
+    assert_eq!(
+        store.kv_get("other", "a").await.unwrap().as_deref(),
+        Some("theirs")
+    );
+}
+
+async fn a_failed_attempt_writes_no_keys_and_its_retry_can(store: Arc<dyn Store>) {
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    let first = claim(store.as_ref(), "w1", 1, T0).await;
+    // A failed attempt's settlement carries no writes: there is nowhere to put them.
+    let retry = SettleAction::Retry {
+        error: "boom".into(),
+        run_at: T0 + 100,
+    };
+    store
+        .settle(&[settlement(&first[0], "w1", retry)])
+        .await
+        .unwrap();
+    assert_eq!(store.kv_get("once", "done").await.unwrap(), None);
+    let second = claim(store.as_ref(), "w1", 1, T0 + 100).await;
+    let done = complete_with(vec![set("once", "done", "yes")]);
+    store
+        .settle(&[settlement(&second[0], "w1", done)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kv_get("once", "done").await.unwrap().as_deref(),
+        Some("yes")
+    );
+}
+
 on_every_backend! {
+    key_value_writes_are_committed_with_the_completion,
+    a_failed_attempt_writes_no_keys_and_its_retry_can,
     claims_by_priority_then_age_and_never_before_run_at,
     concurrent_claims_never_hand_out_a_job_twice,
     completing_stores_the_result_and_inserts_follow_ups_with_it,
@@ -954,7 +1054,7 @@ on_every_backend! {
     a_heartbeat_for_an_unknown_worker_says_so,
     enqueue_takes_big_batches_whole_or_not_at_all,
     one_batch_settles_every_kind_of_outcome_and_skips_the_stale,
-    a_stale_completion_inserts_no_follow_ups,
+    a_stale_completion_inserts_no_follow_ups_and_writes_no_keys,
     attempts_keep_the_history_of_a_job_oldest_first,
     the_completing_attempt_keeps_its_worker_times_fuel_and_plugin,
     rescue_takes_back_running_jobs_that_no_registered_worker_holds,

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::{liveness, plugins, signal, wake};
 use crate::config::Config;
-use crate::worker::{PoolContext, WorkerPool};
+use crate::worker::{PoolContext, StoreKv, WorkerPool};
 
 /// A running daemon: what `serve` runs until a signal, and what tests start in-process.
 pub struct Daemon {
@@ -61,7 +61,8 @@ impl Daemon {
                 config.plugins_dir.display()
             )
         })?;
-        let runtime = Runtime::new(config.runtime_config(true))
+        let kv = Arc::new(StoreKv::new(store.clone()));
+        let runtime = Runtime::with_kv(config.runtime_config(true), kv.clone())
             .context("starting the WebAssembly runtime")?;
         let registry = Arc::new(Registry::new(runtime.clone(), config.plugins_dir.clone()));
         plugins::load_all(store.as_ref(), registry.clone()).await;
@@ -86,6 +87,7 @@ impl Daemon {
             config: config.clone(),
             worker_id: worker.id.clone(),
             wake,
+            kv,
         });
         let pool = WorkerPool::start(ctx);
         let liveness = tokio::spawn(liveness::run(

@@ -2,7 +2,7 @@
 //! completing, retrying later, dead-lettering (and with which reason) and putting back.
 
 use jobhost_store::{
-    AttemptRecord, ClaimedJob, DeadReason, Micros, NewJob, SettleAction, Settlement,
+    AttemptRecord, ClaimedJob, DeadReason, KvWrite, Micros, NewJob, SettleAction, Settlement,
 };
 
 use super::Backoff;
@@ -13,6 +13,7 @@ pub enum AttemptResult {
     Completed {
         result: String,
         followups: Vec<NewJob>,
+        kv_writes: Vec<KvWrite>,
     },
     /// A failure that another attempt may not repeat: a handler's `retry` error, a
     /// deadline or fuel timeout, the memory cap, a trap. Retried while attempts remain;
@@ -45,10 +46,18 @@ pub fn settlement_for(
     backoff: &Backoff,
 ) -> Settlement {
     let (outcome, error, action) = match result {
-        AttemptResult::Completed { result, followups } => (
+        AttemptResult::Completed {
+            result,
+            followups,
+            kv_writes,
+        } => (
             "completed".to_string(),
             None,
-            SettleAction::Complete { result, followups },
+            SettleAction::Complete {
+                result,
+                followups,
+                kv_writes,
+            },
         ),
         AttemptResult::Retryable {
             reason_when_exhausted,

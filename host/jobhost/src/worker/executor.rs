@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Receiver;
 use jobhost_runtime::{CancelFlag, FollowUp, JobInput, Outcome};
-use jobhost_store::{ClaimedJob, DeadReason, Micros, NewJob, Settlement, now_micros};
+use jobhost_store::{ClaimedJob, DeadReason, KvWrite, Micros, NewJob, Settlement, now_micros};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info_span, warn};
 
@@ -117,7 +117,15 @@ fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settleme
     let result = match attempt.outcome {
         Outcome::Completed(result) => match followup_jobs(ctx, job, attempt.followups, finished_at)
         {
-            Ok(followups) => AttemptResult::Completed { result, followups },
+            Ok(followups) => {
+                let kv_writes = kv_writes(&plugin, attempt.kv_writes);
+                ctx.kv.hold(&kv_writes, &job.id, job.attempt);
+                AttemptResult::Completed {
+                    result,
+                    followups,
+                    kv_writes,
+                }
+            }
             Err(error) => AttemptResult::Permanent {
                 reason: DeadReason::PermanentFailure,
                 error,
@@ -146,6 +154,21 @@ fn retryable(reason_when_exhausted: DeadReason, error: String) -> AttemptResult 
         reason_when_exhausted,
         error,
     }
+}
+
+/// The attempt's key-value writes, in the plugin's store.
+fn kv_writes(
+    plugin: &jobhost_runtime::Plugin,
+    writes: Vec<jobhost_runtime::KvWrite>,
+) -> Vec<KvWrite> {
+    writes
+        .into_iter()
+        .map(|w| KvWrite {
+            plugin: plugin.name().to_string(),
+            key: w.key,
+            value: w.value,
+        })
+        .collect()
 }
 
 /// Checks the payload against the type's schema; a job enqueued before its plugin

@@ -9,11 +9,14 @@
 //! - the settler (`settler.rs`, a task) writes finished attempts back, as many per
 //!   transaction as have piled up, and frees their room in the pool.
 //!
+//! - `kv.rs` reads the plugins' key-value stores from the database for the runtime.
+//!
 //! Shutdown (`shutdown`): stop claiming, let running attempts finish within the grace
 //! period, interrupt the rest, and put every unfinished job back.
 
 mod dispatcher;
 mod executor;
+mod kv;
 mod settler;
 
 use std::sync::Arc;
@@ -29,6 +32,8 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::queue::Backoff;
 
+pub use kv::StoreKv;
+
 /// What every part of the pool needs to see.
 pub struct PoolContext {
     pub store: Arc<dyn Store>,
@@ -38,6 +43,8 @@ pub struct PoolContext {
     pub worker_id: String,
     /// Notified when new work may be there to claim.
     pub wake: Arc<Notify>,
+    /// The plugins' key-value stores, which the runtime reads too.
+    pub kv: Arc<StoreKv>,
 }
 
 impl PoolContext {

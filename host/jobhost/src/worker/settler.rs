@@ -71,6 +71,12 @@ pub(super) async fn run(
             SettleAction::Retry { .. } | SettleAction::Release => true,
             SettleAction::DeadLetter { .. } => false,
         });
+        for s in &batch {
+            if let SettleAction::Complete { kv_writes, .. } = &s.action {
+                ctx.kv
+                    .settled(kv_writes, &s.record.job_id, s.record.attempt);
+            }
+        }
         in_flight.release(batch.len());
         if new_work {
             ctx.wake.notify_one();

@@ -8,6 +8,7 @@
 //!
 //! - `jobs.rs`: enqueue and the one-statement claim.
 //! - `settle.rs`: applying a batch of finished attempts.
+//! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `admin.rs`: job and dead-letter reads, replay.
 //! - `stats.rs`, `workers.rs`, `plugins.rs`: the counts, the worker registry, the plugin
@@ -17,6 +18,7 @@
 
 mod admin;
 mod jobs;
+mod kv;
 mod listen;
 mod plugins;
 mod rescue;
@@ -218,6 +220,10 @@ impl Store for PostgresStore {
             .await
             .map_err(db("listening for new work"))?;
         Ok(Some(ChangeStream::new(listener)))
+    }
+
+    async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>> {
+        kv::get(&self.pool, plugin, key).await
     }
 }
 

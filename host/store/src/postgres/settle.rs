@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Row};
 
 use super::NOTIFY_SQL;
 use super::jobs::insert_jobs;
+use super::kv;
 use super::rows::{fuel, int};
 use crate::Result;
 use crate::error::db;
@@ -29,6 +30,7 @@ pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<Set
         }
     }
     complete(conn, &completed).await?;
+    kv::apply(conn, &completed).await?;
     retry(conn, &retried).await?;
     dead_letter(conn, &dead).await?;
     release(conn, &released).await?;

@@ -4,6 +4,7 @@
 //!
 //! - `jobs.rs`: enqueue and the one-statement claim.
 //! - `settle.rs`: applying a batch of finished attempts.
+//! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `batch.rs`: multi-row statements in chunks.
 //! - `admin.rs`: job and dead-letter reads, replay.
@@ -14,6 +15,7 @@
 mod admin;
 mod batch;
 mod jobs;
+mod kv;
 mod plugins;
 mod rescue;
 mod rows;
@@ -260,5 +262,9 @@ impl Store for SqliteStore {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         Some(PathBuf::from(wal))
+    }
+
+    async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>> {
+        kv::get(&self.pool, plugin, key).await
     }
 }

@@ -10,6 +10,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::batch::{CHUNK, for_chunks, for_ids};
 use super::jobs::insert_jobs;
+use super::kv;
 use crate::Result;
 use crate::error::db;
 use crate::model::*;
@@ -26,6 +27,7 @@ pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result
         }
     }
     complete(conn, &completed).await?;
+    kv::apply(conn, &completed).await?;
     retry(conn, &retried).await?;
     dead_letter(conn, &dead).await?;
     release(conn, &released).await?;
