@@ -41,3 +41,52 @@ fn an_effect_happens_once_per_key_however_often_its_jobs_run() {
     assert_eq!(sorted, vec![1, 2], "one effect per key: {results:?}");
     assert_eq!(world.job(&jobs[0])["job"]["attempt"], 2);
 }
+
+#[test]
+fn one_worker_runs_jobs_strictly_by_priority_then_in_order_of_enqueue() {
+    let world = World::new();
+    world.install_plugin("echo");
+    let enqueued: Vec<(&str, String)> = [
+        ("a", "low"),
+        ("b", "normal"),
+        ("c", "high"),
+        ("d", "normal"),
+        ("e", "5"),
+        ("f", "low"),
+        ("g", "HIGH"),
+        ("h", "-20"),
+    ]
+    .into_iter()
+    .map(|(name, priority)| {
+        let payload = format!(r#"{{"name":"{name}"}}"#);
+        (
+            name,
+            world.enqueue("echo", &payload, &["--priority", priority]),
+        )
+    })
+    .collect();
+    let in_an_hour = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let later = world.enqueue("echo", r#"{"name":"later"}"#, &["--at", &in_an_hour]);
+    let past = world.enqueue(
+        "echo",
+        r#"{"name":"past"}"#,
+        &["--at", "2020-01-01T00:00:00+02:00"],
+    );
+
+    let _daemon = world.start_daemon(&["--concurrency", "1"]);
+    let mut started: Vec<(i64, &str)> = enqueued
+        .iter()
+        .map(|(name, id)| {
+            wait_completed(&world, id);
+            (world.job(id)["job"]["started_at"].as_i64().unwrap(), *name)
+        })
+        .collect();
+    started.sort();
+    let order: Vec<&str> = started.iter().map(|(_, name)| *name).collect();
+    assert_eq!(order, ["c", "g", "e", "b", "d", "a", "f", "h"]);
+
+    wait_completed(&world, &past);
+    let later = world.job(&later)["job"].clone();
+    assert_eq!(later["status"], "pending", "{later}");
+    assert_eq!(later["attempt"], 0);
+}

@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use jobhost_runtime::{PayloadSchema, Registry, Runtime};
-use jobhost_store::{Store, now_micros};
+use jobhost_store::{Micros, Store, now_micros};
 
 use super::Cli;
 use super::output::print_json;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
-use crate::queue::{EnqueueRequest, priority};
+use crate::queue::{EnqueueRequest, enqueue, priority};
 
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
@@ -27,11 +27,15 @@ pub struct EnqueueArgs {
     #[arg(long, conflicts_with = "payload")]
     pub payload_file: Option<PathBuf>,
     /// `high`, `normal`, `low`, or a number; higher runs first.
-    #[arg(long, default_value = "normal", value_parser = priority::parse)]
+    #[arg(long, default_value = "normal", allow_negative_numbers = true, value_parser = priority::parse)]
     pub priority: i32,
     /// Do not start before this much time has passed (`30s`, `24h`).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub delay: Option<Duration>,
+    /// Do not start before this time, RFC 3339 (`2026-11-24T18:00:00Z`,
+    /// `2026-11-24T19:00:00+01:00`). A time already past runs as soon as it can.
+    #[arg(long, conflicts_with = "delay", value_parser = enqueue::parse_at)]
+    pub at: Option<Micros>,
     /// Attempts before the job is dead-lettered (default: the job type's, else 5).
     #[arg(long)]
     pub max_attempts: Option<u32>,
@@ -147,6 +151,7 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         payload: read_payload(args)?,
         priority: args.priority,
         delay: args.delay,
+        at: args.at,
         max_attempts: args.max_attempts,
         queue: args.queue.clone(),
         parent_id: None,
@@ -192,6 +197,7 @@ async fn enqueue_file(
             payload: line,
             priority: args.priority,
             delay: args.delay,
+            at: args.at,
             max_attempts: args.max_attempts,
             queue: args.queue.clone(),
             parent_id: None,

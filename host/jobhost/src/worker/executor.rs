@@ -204,6 +204,7 @@ fn followup_jobs(
                 payload: f.payload,
                 priority: f.priority.unwrap_or(0),
                 delay: f.delay_ms.map(std::time::Duration::from_millis),
+                at: None,
                 max_attempts: f.max_attempts,
                 queue: f.queue,
                 parent_id: Some(parent.id.clone()),
