@@ -90,3 +90,49 @@ fn one_worker_runs_jobs_strictly_by_priority_then_in_order_of_enqueue() {
     assert_eq!(later["status"], "pending", "{later}");
     assert_eq!(later["attempt"], 0);
 }
+
+#[test]
+fn cancel_ends_a_pending_job_at_once_and_interrupts_a_running_one() {
+    let world = World::new();
+    world.install_plugin("echo");
+    world.install_plugin("loop_forever");
+    // An operator's manifest lifts the loop's deadline: only a cancel stops it.
+    std::fs::write(
+        world.plugins().join("loop_forever.toml"),
+        "[types.loop_until_deadline]\ntimeout_ms = 600000\n",
+    )
+    .unwrap();
+    let waiting = world.enqueue("echo", "{}", &["--at", "2099-01-01T00:00:00Z"]);
+    assert_eq!(
+        world.cli_ok(&["jobs", "cancel", &waiting]).trim(),
+        format!("cancelled {waiting}")
+    );
+    assert_eq!(world.job(&waiting)["job"]["status"], "cancelled");
+
+    let _daemon = world.start_daemon(&["--concurrency", "1"]);
+    let looping = world.enqueue("loop_until_deadline", "{}", &["--max-attempts", "3"]);
+    wait_until("the loop to run", Duration::from_secs(60), || {
+        world.job(&looping)["job"]["status"] == "running"
+    });
+    let said = world.cli_ok(&["jobs", "cancel", &looping]);
+    assert!(said.contains("is running"), "{said}");
+    wait_until("the loop to be cancelled", Duration::from_secs(60), || {
+        world.job(&looping)["job"]["status"] == "cancelled"
+    });
+    let shown = world.job(&looping);
+    assert_eq!(shown["job"]["attempt"], 1, "not retried: {shown}");
+    assert_eq!(shown["attempts"][0]["outcome"], "cancelled", "{shown}");
+    assert!(!world.cli(&["dlq", "show", &looping]).status.success());
+
+    // The one executor is free again, and its next job is not cancelled.
+    let after = world.enqueue("echo", r#"{"after":true}"#, &[]);
+    assert_eq!(
+        wait_completed(&world, &after),
+        serde_json::json!({"after": true})
+    );
+
+    let again = world.cli(&["jobs", "cancel", &looping]);
+    assert!(!again.status.success());
+    let message = String::from_utf8_lossy(&again.stderr);
+    assert!(message.contains("already cancelled"), "{message}");
+}

@@ -36,6 +36,11 @@ impl CancelFlag {
         self.0.store(true, Ordering::SeqCst);
     }
 
+    /// Clears a cancel that has been answered, so the next attempt may run.
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }

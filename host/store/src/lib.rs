@@ -102,6 +102,16 @@ pub trait Store: Send + Sync + 'static {
     /// plugin's declared name). Writes arrive only with completions: see
     /// [`SettleAction::Complete`].
     async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>>;
+
+    /// Cancels a job: a pending one at once; a running one by setting its
+    /// `cancel_requested` mark, which its daemon reads with
+    /// [`Store::cancel_requests`] and answers by settling it with
+    /// [`SettleAction::Cancel`]. A running job that is retried, or put back, while
+    /// marked becomes `cancelled` instead of pending.
+    async fn cancel_job(&self, id: &str, now: Micros) -> Result<CancelOutcome>;
+
+    /// The jobs running under this worker that a user asked to cancel.
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<String>>;
 }
 
 /// Options that are not part of the URL.

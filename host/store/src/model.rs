@@ -195,6 +195,24 @@ pub enum SettleAction {
     /// Back to pending at once without spending the attempt (a graceful shutdown
     /// returning work it had claimed but not finished). No attempt is recorded.
     Release,
+    /// Cancelled at a user's request (`jobs cancel`) while it ran: marked `cancelled`,
+    /// never retried nor dead-lettered. The attempt is recorded as `cancelled`.
+    Cancel,
+}
+
+/// What [`Store::cancel_job`](crate::Store::cancel_job) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// The job was pending and is now `cancelled`.
+    Cancelled,
+    /// The job is running: its daemon was asked to interrupt it, and records it as
+    /// `cancelled` when the attempt stops (or as completed, if it finished first).
+    Requested,
+    /// The job had already ended, in this state.
+    AlreadyEnded(JobStatus),
+    /// No job has this id (a dead-lettered job is in the dead-letter table).
+    NotFound,
 }
 
 /// One write to a plugin's key-value store: `value` `None` removes the key.

@@ -117,6 +117,7 @@ fn settlement(job: &ClaimedJob, worker: &str, action: SettleAction) -> Settlemen
         SettleAction::Retry { .. } => "retry",
         SettleAction::DeadLetter { reason, .. } => reason.as_str(),
         SettleAction::Release => "interrupted",
+        SettleAction::Cancel => "cancelled",
     };
     Settlement {
         record: AttemptRecord {
@@ -1036,7 +1037,99 @@ async fn a_failed_attempt_writes_no_keys_and_its_retry_can(store: Arc<dyn Store>
     );
 }
 
+async fn a_pending_job_is_cancelled_at_once_and_never_claimed(store: Arc<dyn Store>) {
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    assert_eq!(
+        store.cancel_job("j", T0 + 1).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert!(claim(store.as_ref(), "w1", 10, T0 + 2).await.is_empty());
+    let j = store.get_job("j").await.unwrap().unwrap();
+    assert_eq!(
+        (j.status, j.finished_at),
+        (JobStatus::Cancelled, Some(T0 + 1))
+    );
+    assert_eq!(
+        store.cancel_job("j", T0 + 3).await.unwrap(),
+        CancelOutcome::AlreadyEnded(JobStatus::Cancelled)
+    );
+    assert_eq!(
+        store.cancel_job("nope", T0).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+}
+
+async fn a_running_job_is_marked_for_its_worker_which_settles_it_cancelled(store: Arc<dyn Store>) {
+    store
+        .enqueue(&[job("j1", 0, T0), job("j2", 0, T0 + 1)])
+        .await
+        .unwrap();
+    let claimed = claim(store.as_ref(), "w1", 2, T0 + 10).await;
+    assert_eq!(
+        store.cancel_job("j1", T0 + 11).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    assert_eq!(store.cancel_requests("w1").await.unwrap(), vec!["j1"]);
+    assert!(store.cancel_requests("w2").await.unwrap().is_empty());
+    assert_eq!(
+        store.get_job("j1").await.unwrap().unwrap().status,
+        JobStatus::Running,
+        "a running job ends only when its worker stops it"
+    );
+
+    store
+        .settle(&[settlement(&claimed[0], "w1", SettleAction::Cancel)])
+        .await
+        .unwrap();
+    let j1 = store.get_job("j1").await.unwrap().unwrap();
+    assert_eq!((j1.status, j1.locked_by), (JobStatus::Cancelled, None));
+    assert_eq!(j1.fuel_used, 100);
+    let attempts = store.job_attempts("j1").await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, "cancelled");
+    assert!(store.get_dead("j1").await.unwrap().is_none());
+    assert!(store.cancel_requests("w1").await.unwrap().is_empty());
+    assert_eq!(
+        store.get_job("j2").await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+}
+
+async fn a_marked_job_that_fails_or_is_put_back_is_cancelled_not_retried(store: Arc<dyn Store>) {
+    store
+        .enqueue(&[job("failed", 0, T0), job("put_back", 0, T0 + 1)])
+        .await
+        .unwrap();
+    let claimed = claim(store.as_ref(), "w1", 2, T0 + 10).await;
+    for id in ["failed", "put_back"] {
+        store.cancel_job(id, T0 + 11).await.unwrap();
+    }
+    let retry = SettleAction::Retry {
+        error: "boom".into(),
+        run_at: T0 + 20,
+    };
+    store
+        .settle(&[
+            settlement(&claimed[0], "w1", retry),
+            settlement(&claimed[1], "w1", SettleAction::Release),
+        ])
+        .await
+        .unwrap();
+    for id in ["failed", "put_back"] {
+        let j = store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(j.status, JobStatus::Cancelled, "{id}");
+    }
+    assert!(
+        claim(store.as_ref(), "w1", 10, T0 + 1_000_000)
+            .await
+            .is_empty()
+    );
+}
+
 on_every_backend! {
+    a_pending_job_is_cancelled_at_once_and_never_claimed,
+    a_running_job_is_marked_for_its_worker_which_settles_it_cancelled,
+    a_marked_job_that_fails_or_is_put_back_is_cancelled_not_retried,
     key_value_writes_are_committed_with_the_completion,
     a_failed_attempt_writes_no_keys_and_its_retry_can,
     claims_by_priority_then_age_and_never_before_run_at,

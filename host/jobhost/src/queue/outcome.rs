@@ -26,6 +26,8 @@ pub enum AttemptResult {
     Permanent { reason: DeadReason, error: String },
     /// The daemon stopped the attempt (shutdown): the job goes back, the attempt unspent.
     Interrupted,
+    /// A user cancelled the job (`jobs cancel`): it ends `cancelled`, never retried.
+    Cancelled,
 }
 
 /// The facts of one attempt that end up in its `job_attempts` row.
@@ -87,6 +89,7 @@ pub fn settlement_for(
             SettleAction::DeadLetter { reason, error },
         ),
         AttemptResult::Interrupted => ("interrupted".to_string(), None, SettleAction::Release),
+        AttemptResult::Cancelled => ("cancelled".to_string(), None, SettleAction::Cancel),
     };
     Settlement {
         record: AttemptRecord {
@@ -199,6 +202,13 @@ mod tests {
             }
         ));
         assert_eq!(s.record.outcome, "permanent_failure");
+    }
+
+    #[test]
+    fn a_cancelled_attempt_is_cancelled_even_on_its_last_attempt() {
+        let s = settlement_for(&job(5, 5), facts(), AttemptResult::Cancelled, &BACKOFF);
+        assert_eq!(s.action, SettleAction::Cancel);
+        assert_eq!(s.record.outcome, "cancelled");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info_span, warn};
 
 use super::PoolContext;
+use super::cancels::Cancels;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
 use crate::queue::EnqueueRequest;
 use crate::queue::outcome::{AttemptFacts, AttemptResult, settlement_for};
@@ -23,6 +24,7 @@ pub(super) fn spawn(
     jobs: Receiver<ClaimedJob>,
     finished: UnboundedSender<Settlement>,
     cancel: CancelFlag,
+    cancels: Arc<Cancels>,
     stopping: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     std::thread::Builder::new()
@@ -32,7 +34,7 @@ pub(super) fn spawn(
                 let settlement = if stopping.load(Ordering::SeqCst) {
                     put_back(&ctx, &job)
                 } else {
-                    execute(&ctx, &job, &cancel)
+                    execute(&ctx, &job, &cancel, &cancels)
                 };
                 if finished.send(settlement).is_err() {
                     warn!(job_id = %job.id, "the settler is gone; the job will be rescued");
@@ -69,7 +71,12 @@ fn facts(
 }
 
 /// Runs one attempt of `job` and decides what becomes of the job.
-fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settlement {
+fn execute(
+    ctx: &PoolContext,
+    job: &ClaimedJob,
+    cancel: &CancelFlag,
+    cancels: &Cancels,
+) -> Settlement {
     let started_at = now_micros();
     let Some(plugin) = ctx.registry.get(&job.job_type) else {
         let result = AttemptResult::Permanent {
@@ -112,7 +119,16 @@ fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settleme
         attempt: job.attempt,
         max_attempts: job.max_attempts,
     };
+    if !cancels.start(&job.id, cancel) {
+        return settlement_for(
+            job,
+            facts(ctx, started_at, now_micros(), 0, digest),
+            AttemptResult::Cancelled,
+            &ctx.backoff(),
+        );
+    }
     let attempt = ctx.runtime.run(&plugin, &input, cancel);
+    let cancelled_by_user = cancels.finish(&job.id, cancel);
     let finished_at = now_micros();
     let result = match attempt.outcome {
         Outcome::Completed(result) => match followup_jobs(ctx, job, attempt.followups, finished_at)
@@ -139,6 +155,7 @@ fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settleme
         Outcome::Timeout(error) => retryable(DeadReason::Timeout, error),
         Outcome::OutOfMemory(error) => retryable(DeadReason::OutOfMemory, error),
         Outcome::Crashed(error) => retryable(DeadReason::Crashed, error),
+        Outcome::Cancelled if cancelled_by_user => AttemptResult::Cancelled,
         Outcome::Cancelled => AttemptResult::Interrupted,
     };
     settlement_for(

@@ -8,6 +8,7 @@
 //!
 //! - `jobs.rs`: enqueue and the one-statement claim.
 //! - `settle.rs`: applying a batch of finished attempts.
+//! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `admin.rs`: job and dead-letter reads, replay.
@@ -17,6 +18,7 @@
 //! - `rows.rs`: turning rows into model values.
 
 mod admin;
+mod cancel;
 mod jobs;
 mod kv;
 mod listen;
@@ -224,6 +226,17 @@ impl Store for PostgresStore {
 
     async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>> {
         kv::get(&self.pool, plugin, key).await
+    }
+
+    async fn cancel_job(&self, id: &str, now: Micros) -> Result<CancelOutcome> {
+        let mut tx = self.write("cancelling a job").await?;
+        let outcome = cancel::cancel_job(&mut tx, id, now).await?;
+        tx.commit().await.map_err(db("committing a cancel"))?;
+        Ok(outcome)
+    }
+
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<String>> {
+        cancel::cancel_requests(&self.pool, worker_id).await
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! - `jobs.rs`: enqueue and the one-statement claim.
 //! - `settle.rs`: applying a batch of finished attempts.
+//! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `batch.rs`: multi-row statements in chunks.
@@ -14,6 +15,7 @@
 
 mod admin;
 mod batch;
+mod cancel;
 mod jobs;
 mod kv;
 mod plugins;
@@ -266,5 +268,16 @@ impl Store for SqliteStore {
 
     async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>> {
         kv::get(&self.pool, plugin, key).await
+    }
+
+    async fn cancel_job(&self, id: &str, now: Micros) -> Result<CancelOutcome> {
+        let mut tx = self.write("cancelling a job").await?;
+        let outcome = cancel::cancel_job(&mut tx, id, now).await?;
+        tx.commit().await.map_err(db("committing a cancel"))?;
+        Ok(outcome)
+    }
+
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<String>> {
+        cancel::cancel_requests(&self.pool, worker_id).await
     }
 }
