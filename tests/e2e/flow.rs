@@ -136,3 +136,39 @@ fn cancel_ends_a_pending_job_at_once_and_interrupts_a_running_one() {
     let message = String::from_utf8_lossy(&again.stderr);
     assert!(message.contains("already cancelled"), "{message}");
 }
+
+#[test]
+fn a_paused_queue_keeps_its_jobs_until_resumed() {
+    let world = World::new();
+    world.install_plugin("echo");
+    assert_eq!(
+        world.cli_ok(&["queues", "pause", "bulk"]).trim(),
+        "queue bulk paused"
+    );
+    // Enqueued first and more urgent: unpaused, it would run before the other.
+    let bulk = world.enqueue("echo", "{}", &["--queue", "bulk", "--priority", "high"]);
+    let other = world.enqueue("echo", "{}", &[]);
+    let _daemon = world.start_daemon(&["--concurrency", "1"]);
+    wait_completed(&world, &other);
+    let held = world.job(&bulk)["job"].clone();
+    assert_eq!(
+        (&held["status"], &held["attempt"]),
+        (&"pending".into(), &0.into())
+    );
+
+    let queues = world.cli_json(&["queues", "list"]);
+    let bulk_row = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "bulk")
+        .unwrap_or_else(|| panic!("no bulk queue in {queues}"));
+    assert_eq!(bulk_row["paused"], true);
+    assert_eq!(bulk_row["pending"], 1);
+
+    assert_eq!(
+        world.cli_ok(&["queues", "resume", "bulk"]).trim(),
+        "queue bulk resumed"
+    );
+    wait_completed(&world, &bulk);
+}

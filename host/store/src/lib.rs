@@ -112,6 +112,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The jobs running under this worker that a user asked to cancel.
     async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<String>>;
+
+    /// Stops every daemon claiming from `queue` (it keeps taking new jobs); `false`
+    /// when it was paused already.
+    async fn pause_queue(&self, queue: &str, now: Micros) -> Result<bool>;
+    /// Lets daemons claim from `queue` again; `false` when it was not paused.
+    async fn resume_queue(&self, queue: &str) -> Result<bool>;
+    /// Every queue with pending or running jobs, and every paused one, by name.
+    async fn list_queues(&self) -> Result<Vec<QueueInfo>>;
 }
 
 /// Options that are not part of the URL.

@@ -406,3 +406,15 @@ pub struct JobTypeRecord {
     pub payload_schema: Option<String>,
     pub max_attempts: Option<u32>,
 }
+
+/// One queue, for `jobhost queues list`: every queue with pending or running jobs, and
+/// every paused one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueInfo {
+    pub queue: String,
+    pub pending: u64,
+    pub running: u64,
+    pub paused: bool,
+    /// When it was paused.
+    pub paused_at: Option<Micros>,
+}

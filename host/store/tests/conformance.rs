@@ -1126,7 +1126,69 @@ async fn a_marked_job_that_fails_or_is_put_back_is_cancelled_not_retried(store: 
     );
 }
 
+fn on_queue(id: &str, queue: &str, priority: i32, created_at: Micros) -> NewJob {
+    NewJob {
+        queue: queue.into(),
+        ..job(id, priority, created_at)
+    }
+}
+
+async fn a_paused_queue_takes_jobs_and_hands_out_none_until_resumed(store: Arc<dyn Store>) {
+    assert!(store.pause_queue("bulk", T0).await.unwrap());
+    assert!(
+        !store.pause_queue("bulk", T0 + 1).await.unwrap(),
+        "paused already"
+    );
+    store
+        .enqueue(&[
+            on_queue("b1", "bulk", 10, T0),
+            on_queue("d1", "default", 0, T0 + 1),
+            on_queue("b2", "bulk", 0, T0 + 2),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(ids(&claim(store.as_ref(), "w1", 10, T0 + 10).await), ["d1"]);
+    assert_eq!(
+        store.list_queues().await.unwrap(),
+        vec![
+            QueueInfo {
+                queue: "bulk".into(),
+                pending: 2,
+                running: 0,
+                paused: true,
+                paused_at: Some(T0),
+            },
+            QueueInfo {
+                queue: "default".into(),
+                pending: 0,
+                running: 1,
+                paused: false,
+                paused_at: None,
+            },
+        ]
+    );
+
+    assert!(store.resume_queue("bulk").await.unwrap());
+    assert!(!store.resume_queue("bulk").await.unwrap(), "not paused");
+    assert_eq!(
+        ids(&claim(store.as_ref(), "w1", 10, T0 + 20).await),
+        ["b1", "b2"]
+    );
+    // A paused queue with no jobs is still listed, so it is not forgotten.
+    store.pause_queue("empty", T0).await.unwrap();
+    let queues = store.list_queues().await.unwrap();
+    let names: Vec<(&str, bool)> = queues
+        .iter()
+        .map(|q| (q.queue.as_str(), q.paused))
+        .collect();
+    assert_eq!(
+        names,
+        [("bulk", false), ("default", false), ("empty", true)]
+    );
+}
+
 on_every_backend! {
+    a_paused_queue_takes_jobs_and_hands_out_none_until_resumed,
     a_pending_job_is_cancelled_at_once_and_never_claimed,
     a_running_job_is_marked_for_its_worker_which_settles_it_cancelled,
     a_marked_job_that_fails_or_is_put_back_is_cancelled_not_retried,

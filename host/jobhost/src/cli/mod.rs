@@ -7,6 +7,7 @@ mod enqueue;
 mod jobs;
 mod output;
 mod plugins;
+mod queues;
 mod serve;
 mod stats;
 
@@ -67,6 +68,9 @@ pub enum Command {
     /// Inspect and replay dead-lettered jobs.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// List queues; pause and resume them.
+    #[command(subcommand)]
+    Queues(queues::QueuesCommand),
     /// Inspect the plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -107,6 +111,9 @@ impl Cli {
             Command::Enqueue(args) => enqueue::run(args, &self).await,
             Command::Jobs(command) => jobs::run(command, &*self.store().await?, self.json).await,
             Command::Dlq(command) => dlq::run(command, &*self.store().await?, self.json).await,
+            Command::Queues(command) => {
+                queues::run(command, &*self.store().await?, self.json).await
+            }
             Command::Plugins(command) => plugins::run(command, &self).await,
             Command::Stats => stats::run(&*self.store().await?, self.json).await,
             Command::Migrate => {

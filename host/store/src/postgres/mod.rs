@@ -9,6 +9,7 @@
 //! - `jobs.rs`: enqueue and the one-statement claim.
 //! - `settle.rs`: applying a batch of finished attempts.
 //! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
+//! - `queues.rs`: pausing, resuming and listing queues.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `admin.rs`: job and dead-letter reads, replay.
@@ -23,6 +24,7 @@ mod jobs;
 mod kv;
 mod listen;
 mod plugins;
+mod queues;
 mod rescue;
 mod rows;
 mod settle;
@@ -237,6 +239,18 @@ impl Store for PostgresStore {
 
     async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<String>> {
         cancel::cancel_requests(&self.pool, worker_id).await
+    }
+
+    async fn pause_queue(&self, queue: &str, now: Micros) -> Result<bool> {
+        queues::pause_queue(&self.pool, queue, now).await
+    }
+
+    async fn resume_queue(&self, queue: &str) -> Result<bool> {
+        queues::resume_queue(&self.pool, queue).await
+    }
+
+    async fn list_queues(&self) -> Result<Vec<QueueInfo>> {
+        queues::list_queues(&self.pool).await
     }
 }
 
