@@ -172,3 +172,59 @@ fn a_paused_queue_keeps_its_jobs_until_resumed() {
     );
     wait_completed(&world, &bulk);
 }
+
+/// Eight `jobhost enqueue --unique-key` processes at once: one job, one id for all.
+fn racing_unique_enqueues_print_one_id(world: &World) {
+    world.install_plugin("echo");
+    // Racing first uses of a fresh SQLite file would race on its migrations instead.
+    world.cli_ok(&["migrate"]);
+    let racers: Vec<std::thread::JoinHandle<String>> = (0..8)
+        .map(|n| {
+            let payload = format!(r#"{{"n":{n}}}"#);
+            let args: Vec<String> = ["enqueue", "echo", &payload, "--unique-key", "nightly"]
+                .map(String::from)
+                .to_vec();
+            let world_db = world.db();
+            let plugins = world.plugins();
+            std::thread::spawn(move || {
+                let out = std::process::Command::new(crate::support::BINARY)
+                    .arg("--db")
+                    .arg(world_db)
+                    .arg("--plugins")
+                    .arg(plugins)
+                    .args(&args)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8(out.stdout).unwrap().trim().to_string()
+            })
+        })
+        .collect();
+    let ids: std::collections::HashSet<String> =
+        racers.into_iter().map(|r| r.join().unwrap()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let id = ids.into_iter().next().unwrap();
+    let pending = world.cli_json(&["jobs", "list", "--status", "pending"]);
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+
+    // Once it has run, the key is free again.
+    let _daemon = world.start_daemon(&[]);
+    wait_completed(world, &id);
+    let next = world.enqueue("echo", "{}", &["--unique-key", "nightly"]);
+    assert_ne!(next, id);
+}
+
+#[test]
+fn racing_unique_enqueues_print_one_id_on_sqlite() {
+    racing_unique_enqueues_print_one_id(&World::new());
+}
+
+#[test]
+fn racing_unique_enqueues_print_one_id_on_postgres() {
+    racing_unique_enqueues_print_one_id(&World::on_postgres());
+}

@@ -120,6 +120,12 @@ pub trait Store: Send + Sync + 'static {
     async fn resume_queue(&self, queue: &str) -> Result<bool>;
     /// Every queue with pending or running jobs, and every paused one, by name.
     async fn list_queues(&self) -> Result<Vec<QueueInfo>>;
+
+    /// Inserts `job` holding `unique_key`, unless a job of the same type holding that
+    /// key is pending or running: then nothing is inserted and that job's id comes
+    /// back. A unique index decides, so racing enqueues (from any number of processes
+    /// or hosts) create one job.
+    async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue>;
 }
 
 /// Options that are not part of the URL.

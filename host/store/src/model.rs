@@ -418,3 +418,12 @@ pub struct QueueInfo {
     /// When it was paused.
     pub paused_at: Option<Micros>,
 }
+
+/// What [`Store::enqueue_unique`](crate::Store::enqueue_unique) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UniqueEnqueue {
+    /// The new job's id, or the id of the live job that holds the key.
+    pub id: String,
+    /// `false` when a job of that type and key was pending or running already.
+    pub created: bool,
+}

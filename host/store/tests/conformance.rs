@@ -1187,7 +1187,97 @@ async fn a_paused_queue_takes_jobs_and_hands_out_none_until_resumed(store: Arc<d
     );
 }
 
+async fn a_unique_key_is_held_by_one_live_job_of_its_type(store: Arc<dyn Store>) {
+    let first = store.enqueue_unique(&job("a", 0, T0), "k").await.unwrap();
+    assert_eq!(
+        first,
+        UniqueEnqueue {
+            id: "a".into(),
+            created: true
+        }
+    );
+    let again = store
+        .enqueue_unique(&job("b", 0, T0 + 1), "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        UniqueEnqueue {
+            id: "a".into(),
+            created: false
+        }
+    );
+    assert!(store.get_job("b").await.unwrap().is_none());
+    let other_type = NewJob {
+        job_type: "noop".into(),
+        ..job("c", 0, T0 + 2)
+    };
+    assert!(
+        store
+            .enqueue_unique(&other_type, "k")
+            .await
+            .unwrap()
+            .created
+    );
+
+    // Running, the job still holds its key; completed, it lets go.
+    let claimed = claim(store.as_ref(), "w1", 1, T0 + 10).await;
+    assert_eq!(ids(&claimed), ["a"]);
+    let held = store
+        .enqueue_unique(&job("d", 0, T0 + 11), "k")
+        .await
+        .unwrap();
+    assert_eq!(held.id, "a");
+    let done = SettleAction::Complete {
+        result: "null".into(),
+        followups: vec![],
+        kv_writes: vec![],
+    };
+    store
+        .settle(&[settlement(&claimed[0], "w1", done)])
+        .await
+        .unwrap();
+    let after = store
+        .enqueue_unique(&job("e", 0, T0 + 12), "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        UniqueEnqueue {
+            id: "e".into(),
+            created: true
+        }
+    );
+}
+
+async fn racing_unique_enqueues_create_one_job(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .enqueue_unique(&job(&format!("j{n}"), 0, T0 + n), "race")
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let created: Vec<&UniqueEnqueue> = outcomes.iter().filter(|o| o.created).collect();
+    assert_eq!(created.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o.id == created[0].id),
+        "{outcomes:?}"
+    );
+    assert_eq!(claim(store.as_ref(), "w1", 100, T0 + 100).await.len(), 1);
+}
+
 on_every_backend! {
+    a_unique_key_is_held_by_one_live_job_of_its_type,
+    racing_unique_enqueues_create_one_job,
     a_paused_queue_takes_jobs_and_hands_out_none_until_resumed,
     a_pending_job_is_cancelled_at_once_and_never_claimed,
     a_running_job_is_marked_for_its_worker_which_settles_it_cancelled,

@@ -42,10 +42,27 @@ pub struct EnqueueArgs {
     /// The queue to put the job on.
     #[arg(long)]
     pub queue: Option<String>,
+    /// While a job of this type with this key is pending or running, enqueue nothing
+    /// and print that job's id instead.
+    #[arg(long, conflicts_with = "from_file", value_parser = parse_unique_key)]
+    pub unique_key: Option<String>,
     /// Enqueue one job per line of this JSON-lines file (each line a payload), in
     /// transactions of 1,000; prints how many were enqueued.
     #[arg(long, conflicts_with_all = ["payload", "payload_file"])]
     pub from_file: Option<PathBuf>,
+}
+
+/// Longest `--unique-key`, in bytes.
+const MAX_UNIQUE_KEY: usize = 512;
+
+fn parse_unique_key(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > MAX_UNIQUE_KEY {
+        return Err(format!(
+            "a unique key must be 1 to {MAX_UNIQUE_KEY} bytes long; this one is {}",
+            text.len()
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// Jobs written per transaction by `--from-file`.
@@ -160,14 +177,32 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         Ok(job) => job,
         Err(e) => bail!("{e}; nothing was enqueued"),
     };
-    store
-        .enqueue(std::slice::from_ref(&job))
-        .await
-        .context("storing the job")?;
+    let (id, created) = match &args.unique_key {
+        Some(key) => {
+            let outcome = store
+                .enqueue_unique(&job, key)
+                .await
+                .context("storing the job")?;
+            (outcome.id, outcome.created)
+        }
+        None => {
+            store
+                .enqueue(std::slice::from_ref(&job))
+                .await
+                .context("storing the job")?;
+            (job.id, true)
+        }
+    };
+    if !created {
+        eprintln!(
+            "a {} job with this unique key is pending or running already: {id}; nothing was enqueued",
+            args.job_type
+        );
+    }
     if cli.json {
-        print_json(&serde_json::json!({ "id": job.id }))?;
+        print_json(&serde_json::json!({ "id": id, "created": created }))?;
     } else {
-        println!("{}", job.id);
+        println!("{id}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@
 //! - `settle.rs`: applying a batch of finished attempts.
 //! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
 //! - `queues.rs`: pausing, resuming and listing queues.
+//! - `unique.rs`: enqueueing a job unless one with its unique key is live.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `admin.rs`: job and dead-letter reads, replay.
@@ -29,6 +30,7 @@ mod rescue;
 mod rows;
 mod settle;
 mod stats;
+mod unique;
 mod workers;
 
 use std::path::PathBuf;
@@ -251,6 +253,10 @@ impl Store for PostgresStore {
 
     async fn list_queues(&self) -> Result<Vec<QueueInfo>> {
         queues::list_queues(&self.pool).await
+    }
+
+    async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue> {
+        unique::enqueue_unique(&self.pool, job, unique_key).await
     }
 }
 

@@ -6,6 +6,7 @@
 //! - `settle.rs`: applying a batch of finished attempts.
 //! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
 //! - `queues.rs`: pausing, resuming and listing queues.
+//! - `unique.rs`: enqueueing a job unless one with its unique key is live.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `batch.rs`: multi-row statements in chunks.
@@ -25,6 +26,7 @@ mod rescue;
 mod rows;
 mod settle;
 mod stats;
+mod unique;
 mod workers;
 
 use std::fmt;
@@ -293,5 +295,12 @@ impl Store for SqliteStore {
 
     async fn list_queues(&self) -> Result<Vec<QueueInfo>> {
         queues::list_queues(&self.pool).await
+    }
+
+    async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue> {
+        let mut tx = self.write("enqueueing a unique job").await?;
+        let outcome = unique::enqueue_unique(&mut tx, job, unique_key).await?;
+        tx.commit().await.map_err(db("committing a unique job"))?;
+        Ok(outcome)
     }
 }
