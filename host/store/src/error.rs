@@ -23,6 +23,8 @@ pub enum StoreError {
     /// Other writers kept changing what this one needed; trying again may succeed.
     #[error("{0}")]
     Contended(String),
+    #[error("a {what} named {name:?} exists already")]
+    Exists { what: &'static str, name: String },
 }
 
 /// Adds what the store was doing to a sqlx error: `.map_err(db("claiming jobs"))`.

@@ -126,6 +126,28 @@ pub trait Store: Send + Sync + 'static {
     /// back. A unique index decides, so racing enqueues (from any number of processes
     /// or hosts) create one job.
     async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue>;
+
+    /// Adds a schedule; fails with [`StoreError::Exists`] when one has that name.
+    async fn add_schedule(&self, schedule: &CronSchedule) -> Result<()>;
+    /// Every schedule, by name.
+    async fn list_schedules(&self) -> Result<Vec<CronSchedule>>;
+    /// `false` when no schedule has that name.
+    async fn remove_schedule(&self, name: &str) -> Result<bool>;
+    /// Pauses or resumes a schedule; a resume also sets its next firing (so the times
+    /// it missed while paused are skipped). `false` when no schedule has that name.
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_run_at: Micros,
+    ) -> Result<bool>;
+    /// The schedules not paused whose next firing is at or before `now`.
+    async fn due_schedules(&self, now: Micros) -> Result<Vec<CronSchedule>>;
+    /// Fires a due schedule: in one transaction, moves its `next_run_at` from
+    /// `due_at` on to `next_run_at` (only if it is still `due_at` and the schedule is not
+    /// paused) and enqueues the job. `false` when another firer got there first: each
+    /// firing is enqueued once, whatever the number of daemons.
+    async fn fire_schedule(&self, params: &FireParams) -> Result<bool>;
 }
 
 /// Options that are not part of the URL.

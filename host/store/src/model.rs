@@ -427,3 +427,34 @@ pub struct UniqueEnqueue {
     /// `false` when a job of that type and key was pending or running already.
     pub created: bool,
 }
+
+/// A cron schedule: a job enqueued at every time its expression names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CronSchedule {
+    pub name: String,
+    /// The cron expression (5 fields, or 6 with seconds first), in UTC.
+    pub expr: String,
+    pub job_type: String,
+    /// The payload of every job it enqueues, a JSON document.
+    pub payload: String,
+    pub queue: String,
+    pub priority: i32,
+    pub max_attempts: u32,
+    pub paused: bool,
+    /// The next firing; a paused schedule keeps it but does not fire.
+    pub next_run_at: Micros,
+    pub last_run_at: Option<Micros>,
+    pub created_at: Micros,
+}
+
+/// One firing of a due schedule: see [`Store::fire_schedule`](crate::Store::fire_schedule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireParams {
+    pub name: String,
+    /// The `next_run_at` the firer read: the firing happens only if it is still that.
+    pub due_at: Micros,
+    /// The firing after this one.
+    pub next_run_at: Micros,
+    /// The job to enqueue.
+    pub job: NewJob,
+}

@@ -1275,7 +1275,112 @@ async fn racing_unique_enqueues_create_one_job(store: Arc<dyn Store>) {
     assert_eq!(claim(store.as_ref(), "w1", 100, T0 + 100).await.len(), 1);
 }
 
+fn schedule(name: &str, next_run_at: Micros) -> CronSchedule {
+    CronSchedule {
+        name: name.into(),
+        expr: "* * * * *".into(),
+        job_type: "echo".into(),
+        payload: r#"{"from":"cron"}"#.into(),
+        queue: DEFAULT_QUEUE.into(),
+        priority: 0,
+        max_attempts: 3,
+        paused: false,
+        next_run_at,
+        last_run_at: None,
+        created_at: T0,
+    }
+}
+
+fn firing(s: &CronSchedule, job_id: &str, next_run_at: Micros) -> FireParams {
+    FireParams {
+        name: s.name.clone(),
+        due_at: s.next_run_at,
+        next_run_at,
+        job: job(job_id, 0, s.next_run_at),
+    }
+}
+
+async fn schedules_are_added_listed_paused_resumed_and_removed(store: Arc<dyn Store>) {
+    store.add_schedule(&schedule("b", T0 + 60)).await.unwrap();
+    store.add_schedule(&schedule("a", T0 + 30)).await.unwrap();
+    let err = store.add_schedule(&schedule("a", T0)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Exists { .. }), "{err}");
+    let names: Vec<String> = store
+        .list_schedules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+
+    assert_eq!(ids_of(store.due_schedules(T0 + 30).await.unwrap()), ["a"]);
+    assert!(store.set_schedule_paused("a", true, 0).await.unwrap());
+    assert!(
+        store
+            .due_schedules(T0 + 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.name != "a")
+    );
+    // Resuming sets the next firing anew: what was missed while paused is skipped.
+    assert!(
+        store
+            .set_schedule_paused("a", false, T0 + 500)
+            .await
+            .unwrap()
+    );
+    let a = &store.list_schedules().await.unwrap()[0];
+    assert_eq!((a.paused, a.next_run_at), (false, T0 + 500));
+    assert!(!store.set_schedule_paused("nope", true, 0).await.unwrap());
+
+    assert!(store.remove_schedule("a").await.unwrap());
+    assert!(!store.remove_schedule("a").await.unwrap());
+    assert_eq!(store.list_schedules().await.unwrap().len(), 1);
+}
+
+fn ids_of(schedules: Vec<CronSchedule>) -> Vec<String> {
+    schedules.into_iter().map(|s| s.name).collect()
+}
+
+async fn a_firing_enqueues_its_job_once_however_many_race_for_it(store: Arc<dyn Store>) {
+    let s = schedule("every", T0);
+    store.add_schedule(&s).await.unwrap();
+    let due = store.due_schedules(T0 + 5).await.unwrap();
+    assert_eq!(due, vec![s.clone()]);
+    let racers: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            let params = firing(&s, &format!("fired{n}"), T0 + 60);
+            tokio::spawn(async move { store.fire_schedule(&params).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        won += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    assert_eq!(claim(store.as_ref(), "w1", 100, T0 + 10).await.len(), 1);
+    let after = &store.list_schedules().await.unwrap()[0];
+    assert_eq!((after.next_run_at, after.last_run_at), (T0 + 60, Some(T0)));
+    assert!(store.due_schedules(T0 + 59).await.unwrap().is_empty());
+
+    // A paused schedule does not fire, even for a firer that read it before the pause.
+    let next = after.clone();
+    store.set_schedule_paused("every", true, 0).await.unwrap();
+    assert!(
+        !store
+            .fire_schedule(&firing(&next, "late", T0 + 120))
+            .await
+            .unwrap()
+    );
+    assert!(store.get_job("late").await.unwrap().is_none());
+}
+
 on_every_backend! {
+    schedules_are_added_listed_paused_resumed_and_removed,
+    a_firing_enqueues_its_job_once_however_many_race_for_it,
     a_unique_key_is_held_by_one_live_job_of_its_type,
     racing_unique_enqueues_create_one_job,
     a_paused_queue_takes_jobs_and_hands_out_none_until_resumed,

@@ -7,6 +7,7 @@
 //! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
 //! - `queues.rs`: pausing, resuming and listing queues.
 //! - `unique.rs`: enqueueing a job unless one with its unique key is live.
+//! - `cron.rs`: cron schedules, each firing enqueued once across daemons.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `batch.rs`: multi-row statements in chunks.
@@ -18,6 +19,7 @@
 mod admin;
 mod batch;
 mod cancel;
+mod cron;
 mod jobs;
 mod kv;
 mod plugins;
@@ -302,5 +304,37 @@ impl Store for SqliteStore {
         let outcome = unique::enqueue_unique(&mut tx, job, unique_key).await?;
         tx.commit().await.map_err(db("committing a unique job"))?;
         Ok(outcome)
+    }
+
+    async fn add_schedule(&self, schedule: &CronSchedule) -> Result<()> {
+        cron::add_schedule(&self.pool, schedule).await
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<CronSchedule>> {
+        cron::list_schedules(&self.pool).await
+    }
+
+    async fn remove_schedule(&self, name: &str) -> Result<bool> {
+        cron::remove_schedule(&self.pool, name).await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_run_at: Micros,
+    ) -> Result<bool> {
+        cron::set_schedule_paused(&self.pool, name, paused, next_run_at).await
+    }
+
+    async fn due_schedules(&self, now: Micros) -> Result<Vec<CronSchedule>> {
+        cron::due_schedules(&self.pool, now).await
+    }
+
+    async fn fire_schedule(&self, params: &FireParams) -> Result<bool> {
+        let mut tx = self.write("firing a schedule").await?;
+        let fired = cron::fire_schedule(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a firing"))?;
+        Ok(fired)
     }
 }
