@@ -228,3 +228,64 @@ fn racing_unique_enqueues_print_one_id_on_sqlite() {
 fn racing_unique_enqueues_print_one_id_on_postgres() {
     racing_unique_enqueues_print_one_id(&World::on_postgres());
 }
+
+#[test]
+fn two_daemons_enqueue_each_cron_firing_once() {
+    let world = World::on_postgres();
+    world.install_plugin("echo");
+    let bad = world.cli(&["cron", "add", "tick", "every second", "echo"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("5 fields"));
+    let said = world.cli_ok(&[
+        "cron",
+        "add",
+        "tick",
+        "* * * * * *",
+        "echo",
+        r#"{"from":"cron"}"#,
+    ]);
+    assert!(
+        said.starts_with("schedule tick added; first run "),
+        "{said}"
+    );
+    let again = world.cli(&["cron", "add", "tick", "0 3 * * *", "echo"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    let _first = world.start_daemon(&[]);
+    let _second = world.start_daemon(&[]);
+    let completed = || {
+        world
+            .cli_json(&["jobs", "list", "--type", "echo", "--status", "completed"])
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    wait_until("four firings to complete", Duration::from_secs(60), || {
+        completed() >= 4
+    });
+    world.cli_ok(&["cron", "pause", "tick"]);
+    let listed = world.cli_json(&["cron", "list"]);
+    assert_eq!(listed[0]["paused"], true, "{listed}");
+    assert!(listed[0]["next_run_at"].as_i64().is_some());
+
+    // Each firing is one job, due at the second it was scheduled for.
+    let jobs = world.cli_json(&["jobs", "list", "--type", "echo", "--limit", "1000"]);
+    let due: Vec<i64> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["run_at"].as_i64().unwrap())
+        .collect();
+    let distinct: std::collections::HashSet<&i64> = due.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        due.len(),
+        "a firing enqueued twice: {due:?}"
+    );
+    assert!(due.iter().all(|t| t % 1_000_000 == 0), "{due:?}");
+
+    world.cli_ok(&["cron", "remove", "tick"]);
+    assert_eq!(world.cli_json(&["cron", "list"]), serde_json::json!([]));
+    let gone = world.cli(&["cron", "remove", "tick"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no schedule is named"));
+}

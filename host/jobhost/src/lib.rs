@@ -6,15 +6,17 @@
 //! Data flows one way: the CLI and the daemon build requests with `queue`, the worker
 //! pool claims and settles through the store, and attempts run in the runtime.
 //!
-//! - `cli/`: the subcommands, one file per group (`enqueue`, `jobs`, `dlq`, `plugins`,
-//!   `stats`), plus `output.rs` for tables and `--json`. The CLI works on the database
+//! - `cli/`: the subcommands, one file per group (`enqueue`, `jobs`, `dlq`, `queues`,
+//!   `cron`, `plugins`, `stats`), plus `output.rs` for tables and `--json`. The CLI works on the database
 //!   directly, whether or not a daemon runs.
 //! - `daemon/`: `serve` — start-up, liveness (heartbeat, rescue of dead daemons' jobs),
-//!   the plugins directory with hot reload, wake-ups on database changes, signals.
+//!   the plugins directory with hot reload, cron firing, wake-ups on database changes,
+//!   signals.
 //! - `worker/`: the pool — dispatcher (claims in batches), executors (threads that run
-//!   attempts), settler (writes outcomes in batches).
-//! - `queue/`: the rules — what an outcome does to a job, retry backoff, priorities, and
-//!   what a valid new job is.
+//!   attempts), settler (writes outcomes in batches), cancels (interrupts the attempts
+//!   of cancelled jobs), and the plugins' key-value stores as attempts read them.
+//! - `queue/`: the rules — what an outcome does to a job, retry backoff, priorities,
+//!   what a valid new job is, and when a cron expression fires.
 //! - `config.rs`: every knob, documented once.
 //!
 //! Beside this crate: `jobhost-runtime` (the only code that touches wasmtime) and

@@ -128,30 +128,36 @@ async fn job_type_facts(
     }))
 }
 
-pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
-    let store = cli.store().await?;
-    let facts = job_type_facts(cli, store.as_ref(), &args.job_type).await?;
+/// What a job of this type must satisfy: its payload schema, if known, and its default
+/// attempts. Warns when no plugin declares the type yet.
+pub(super) async fn type_rules(
+    cli: &Cli,
+    store: &dyn Store,
+    job_type: &str,
+) -> Result<(Option<PayloadSchema>, u32)> {
+    let facts = job_type_facts(cli, store, job_type).await?;
     let (schema, type_max_attempts) = match facts {
         Some(facts) => facts,
         None => {
             eprintln!(
-                "warning: no plugin declares job type {:?} yet; the job waits, and is \
-                 dead-lettered as job_not_found if no plugin handles it when it runs",
-                args.job_type
+                "warning: no plugin declares job type {job_type:?} yet; the job waits, and is \
+                 dead-lettered as job_not_found if no plugin handles it when it runs"
             );
             (None, None)
         }
     };
     let schema = match schema {
         Some(text) => Some(PayloadSchema::parse(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "the schema of job type {:?} is unusable: {e}",
-                args.job_type
-            )
+            anyhow::anyhow!("the schema of job type {job_type:?} is unusable: {e}")
         })?),
         None => None,
     };
-    let default_max_attempts = type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    Ok((schema, type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)))
+}
+
+pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
+    let store = cli.store().await?;
+    let (schema, default_max_attempts) = type_rules(cli, store.as_ref(), &args.job_type).await?;
     if let Some(path) = &args.from_file {
         return enqueue_file(
             args,

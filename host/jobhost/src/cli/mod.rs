@@ -2,6 +2,7 @@
 //! the queue through the store, whether or not a daemon runs. Help texts are the doc
 //! comments below.
 
+mod cron;
 mod dlq;
 mod enqueue;
 mod jobs;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Inspect and replay dead-lettered jobs.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Cron schedules: add, list (with next run times), remove, pause, resume.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
     /// List queues; pause and resume them.
     #[command(subcommand)]
     Queues(queues::QueuesCommand),
@@ -111,6 +115,7 @@ impl Cli {
             Command::Enqueue(args) => enqueue::run(args, &self).await,
             Command::Jobs(command) => jobs::run(command, &*self.store().await?, self.json).await,
             Command::Dlq(command) => dlq::run(command, &*self.store().await?, self.json).await,
+            Command::Cron(command) => cron::run(command, &self).await,
             Command::Queues(command) => {
                 queues::run(command, &*self.store().await?, self.json).await
             }

@@ -4,10 +4,12 @@
 //! - `serve.rs`: the order of start-up and shutdown.
 //! - `liveness.rs`: this daemon's registration, heartbeat, and the rescue of jobs held by
 //!   daemons that died.
+//! - `cron.rs`: firing due cron schedules, once each across daemons.
 //! - `plugins.rs`: loading the plugins directory, hot reload, and recording versions.
 //! - `wake.rs`: waking the dispatcher when another process writes to the database.
 //! - `signal.rs`: SIGINT / SIGTERM.
 
+mod cron;
 mod liveness;
 mod plugins;
 mod serve;

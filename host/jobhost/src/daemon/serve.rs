@@ -1,6 +1,7 @@
 //! Start-up and shutdown, in order. Start: open and migrate the database, register,
-//! rescue what dead daemons left running, load every plugin, then start claiming.
-//! Stop: stop claiming, drain the pool within the grace period, deregister.
+//! rescue what dead daemons left running, load every plugin, then start claiming and
+//! firing cron schedules. Stop: stop claiming, drain the pool within the grace period,
+//! deregister.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use jobhost_store::{ConnectOptions, Store, WorkerInfo};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{liveness, plugins, signal, wake};
+use super::{cron, liveness, plugins, signal, wake};
 use crate::config::Config;
 use crate::worker::{PoolContext, StoreKv, WorkerPool};
 
@@ -22,6 +23,7 @@ pub struct Daemon {
     config: Config,
     pool: WorkerPool,
     liveness: tokio::task::JoinHandle<()>,
+    cron: tokio::task::JoinHandle<()>,
     _plugin_watcher: jobhost_runtime::Watcher,
     _db_watcher: Option<notify::RecommendedWatcher>,
     _db_listener: Option<wake::Listening>,
@@ -96,6 +98,7 @@ impl Daemon {
             config.heartbeat_interval,
             config.stale_after,
         ));
+        let cron = tokio::spawn(cron::run(store.clone(), config.poll_interval));
         let job_types: Vec<String> = registry
             .plugins()
             .iter()
@@ -115,6 +118,7 @@ impl Daemon {
             config,
             pool,
             liveness,
+            cron,
             _plugin_watcher: plugin_watcher,
             _db_watcher: db_watcher,
             _db_listener: db_listener,
@@ -126,6 +130,7 @@ impl Daemon {
     pub async fn stop(self) {
         info!(grace = ?self.config.shutdown_grace, "stopping: no new claims");
         self.pool.shutdown(self.config.shutdown_grace).await;
+        self.cron.abort();
         self.liveness.abort();
         if let Err(e) = self.store.remove_worker(&self.worker.id).await {
             warn!("could not deregister this daemon: {e}");
