@@ -5,6 +5,7 @@
 mod capabilities;
 mod crash;
 mod failures;
+mod flow;
 mod hot_reload;
 mod languages;
 mod operations;

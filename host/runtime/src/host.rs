@@ -1,6 +1,7 @@
 //! The state of one attempt's `Store`: a capability-free WASI context, the host
 //! functions of the `jobhost:plugin/host` interface, the memory limiter, and what the
-//! attempt left behind (follow-ups, captured stderr, why it was stopped).
+//! attempt left behind (follow-ups, key-value writes, captured stderr, why it was
+//! stopped).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +16,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::jobhost::plugin::{host, types};
 use crate::bindings::{EnqueueOptions, Level};
 use crate::capabilities::{Capabilities, HttpGate};
+use crate::kv::KvView;
 use crate::run::{CancelFlag, FollowUp};
 
 /// Guest stderr kept per attempt (a panic message lands there).
@@ -79,6 +81,7 @@ pub(crate) struct AttemptState {
     pub limiter: MemoryLimiter,
     pub stderr: MemoryOutputPipe,
     pub followups: Vec<FollowUp>,
+    pub kv: KvView,
     pub log: LogContext,
     pub deadline: Instant,
     pub cancel: CancelFlag,
@@ -88,6 +91,7 @@ pub(crate) struct AttemptState {
 impl AttemptState {
     pub fn new(
         log: LogContext,
+        kv: KvView,
         memory_cap: usize,
         deadline: Instant,
         capabilities: &Capabilities,
@@ -113,6 +117,7 @@ impl AttemptState {
             },
             stderr,
             followups: Vec::new(),
+            kv,
             log,
             deadline,
             cancel,
@@ -207,5 +212,17 @@ impl host::Host for AttemptState {
             queue: options.queue,
         });
         Ok(id)
+    }
+
+    fn kv_get(&mut self, key: String) -> Result<Option<String>, String> {
+        self.kv.get(&key)
+    }
+
+    fn kv_set(&mut self, key: String, value: String) -> Result<(), String> {
+        self.kv.put(key, Some(value))
+    }
+
+    fn kv_delete(&mut self, key: String) -> Result<(), String> {
+        self.kv.put(key, None)
     }
 }

@@ -13,7 +13,9 @@
 //! - `runtime.rs`: [`Runtime`] — engine, linker, epoch ticker, loading.
 //! - `cache.rs`: the on-disk compile cache.
 //! - `bindings.rs` + `host.rs`: the WIT bindings, and the per-attempt state with the
-//!   host functions (`log`, `enqueue`) and the memory limiter.
+//!   host functions (`log`, `enqueue`, `kv-*`) and the memory limiter.
+//! - `kv.rs`: a plugin's key-value store as an attempt sees it: reads through a
+//!   [`KvSource`] the host supplies, writes buffered until the attempt completes.
 //! - `plugin.rs`: [`Plugin`] and [`JobTypeSpec`] (what `describe` declared, resolved
 //!   limits, compiled payload schema); `manifest.rs`: an operator's `NAME.toml`;
 //!   `capabilities.rs`: what it grants (HTTP to listed hosts, named secrets);
@@ -29,6 +31,7 @@ mod config;
 mod error;
 mod host;
 mod inspect;
+mod kv;
 mod limits;
 mod manifest;
 mod plugin;
@@ -42,6 +45,7 @@ pub use capabilities::{Capabilities, Secrets};
 pub use config::RuntimeConfig;
 pub use error::{LoadError, PayloadError, RuntimeError};
 pub use inspect::Inspection;
+pub use kv::{EmptyKv, KvSource, KvWrite, MAX_KV_KEY, MAX_KV_VALUE, MAX_KV_WRITES};
 pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, EPOCH_TICK, Limits};
 pub use plugin::{JobTypeSpec, Plugin};
 pub use registry::{Registry, RegistryEvent};

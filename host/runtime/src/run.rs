@@ -11,6 +11,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 use crate::bindings::{Job, JobError};
 use crate::capabilities::Capabilities;
 use crate::host::{AttemptState, LogContext, StopReason};
+use crate::kv::{KvSource, KvView, KvWrite};
 use crate::limits::Limits;
 use crate::plugin::Plugin;
 
@@ -33,6 +34,11 @@ pub struct CancelFlag(Arc<AtomicBool>);
 impl CancelFlag {
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Clears a cancel that has been answered, so the next attempt may run.
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -93,18 +99,29 @@ pub struct Attempt {
     pub duration: Duration,
     /// Empty unless the outcome is `Completed`.
     pub followups: Vec<FollowUp>,
+    /// The plugin's key-value writes, to commit with the completion; empty unless the
+    /// outcome is `Completed`.
+    pub kv_writes: Vec<KvWrite>,
 }
 
 /// A store for one call into a plugin, with every limit armed.
 pub(crate) fn new_store(
     engine: &Engine,
     log: LogContext,
+    kv: KvView,
     limits: &Limits,
     capabilities: &Capabilities,
     cancel: CancelFlag,
 ) -> Store<AttemptState> {
     let deadline = Instant::now() + limits.timeout;
-    let state = AttemptState::new(log, limits.memory_bytes(), deadline, capabilities, cancel);
+    let state = AttemptState::new(
+        log,
+        kv,
+        limits.memory_bytes(),
+        deadline,
+        capabilities,
+        cancel,
+    );
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     store
@@ -133,6 +150,7 @@ pub(crate) fn fuel_used(store: &Store<AttemptState>, limits: &Limits) -> u64 {
 
 pub(crate) fn run(
     engine: &Engine,
+    kv: &Arc<dyn KvSource>,
     plugin: &Plugin,
     job: &JobInput,
     cancel: &CancelFlag,
@@ -146,7 +164,15 @@ pub(crate) fn run(
         job_id: job.id.clone(),
         job_type: job.job_type.clone(),
     };
-    let mut store = new_store(engine, log, &limits, plugin.capabilities(), cancel.clone());
+    let kv = KvView::new(Some(kv.clone()), plugin.name_arc());
+    let mut store = new_store(
+        engine,
+        log,
+        kv,
+        &limits,
+        plugin.capabilities(),
+        cancel.clone(),
+    );
     let wit_job = Job {
         id: job.id.clone(),
         job_type: job.job_type.clone(),
@@ -167,15 +193,19 @@ pub(crate) fn run(
         Err(error) => classify(&error, store.data(), &limits),
     };
     let outcome = refusals_are_permanent(outcome, &store.data().http.refused);
-    let followups = match outcome {
-        Outcome::Completed(_) => std::mem::take(&mut store.data_mut().followups),
-        _ => Vec::new(),
+    let (followups, kv_writes) = match outcome {
+        Outcome::Completed(_) => {
+            let state = store.data_mut();
+            (std::mem::take(&mut state.followups), state.kv.take_writes())
+        }
+        _ => (Vec::new(), Vec::new()),
     };
     Attempt {
         outcome,
         fuel_used,
         duration: start.elapsed(),
         followups,
+        kv_writes,
     }
 }
 

@@ -14,6 +14,7 @@ use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
 use crate::error::{LoadError, RuntimeError};
 use crate::host::{AttemptState, LogContext};
+use crate::kv::{EmptyKv, KvSource, KvView};
 use crate::limits::EPOCH_TICK;
 use crate::manifest::Manifest;
 use crate::plugin::{Compiled, Plugin, from_description};
@@ -29,6 +30,7 @@ struct RuntimeInner {
     engine_hash: String,
     linker: Linker<AttemptState>,
     config: RuntimeConfig,
+    kv: Arc<dyn KvSource>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -39,7 +41,14 @@ impl Drop for RuntimeInner {
 }
 
 impl Runtime {
+    /// A runtime whose plugins see an empty key-value store: for loading and describing
+    /// plugins, not for running jobs against a database.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        Runtime::with_kv(config, Arc::new(EmptyKv))
+    }
+
+    /// A runtime whose plugins read their key-value stores from `kv`.
+    pub fn with_kv(config: RuntimeConfig, kv: Arc<dyn KvSource>) -> Result<Runtime, RuntimeError> {
         config.validate()?;
         let engine = Engine::new(&config.wasmtime_config())
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
@@ -57,6 +66,7 @@ impl Runtime {
             engine,
             linker,
             config,
+            kv,
             ticker_stop,
         })))
     }
@@ -142,11 +152,14 @@ impl Runtime {
             job_id: "describe".into(),
             job_type: String::new(),
         };
-        // `describe` runs with no capabilities, whatever the manifest grants.
+        // `describe` runs with no capabilities and no key-value store, whatever the
+        // manifest grants.
         let nothing = Capabilities::default();
+        let kv = KvView::new(None, compiled.file_name.as_str().into());
         let mut store = run::new_store(
             &self.0.engine,
             log,
+            kv,
             &limits,
             &nothing,
             CancelFlag::default(),
@@ -163,7 +176,7 @@ impl Runtime {
 
     /// Runs one attempt in a fresh instance. Never panics on guest misbehaviour.
     pub fn run(&self, plugin: &Plugin, job: &JobInput, cancel: &CancelFlag) -> Attempt {
-        run::run(&self.0.engine, plugin, job, cancel)
+        run::run(&self.0.engine, &self.0.kv, plugin, job, cancel)
     }
 
     pub fn default_limits(&self) -> limits::Limits {

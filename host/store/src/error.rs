@@ -20,6 +20,11 @@ pub enum StoreError {
     Unsupported(String),
     #[error("corrupt row in {table}: {reason}")]
     Corrupt { table: &'static str, reason: String },
+    /// Other writers kept changing what this one needed; trying again may succeed.
+    #[error("{0}")]
+    Contended(String),
+    #[error("a {what} named {name:?} exists already")]
+    Exists { what: &'static str, name: String },
 }
 
 /// Adds what the store was doing to a sqlx error: `.map_err(db("claiming jobs"))`.

@@ -120,6 +120,57 @@ pub trait Store: Send + Sync + 'static {
     /// The newest attempts (at most `limit`) that finished at or after `since`, completing
     /// and failed alike, newest first.
     async fn recent_attempts(&self, since: Micros, limit: u32) -> Result<Vec<AttemptSample>>;
+
+    /// The committed value of a key in a plugin's key-value store (keyed by the
+    /// plugin's declared name). Writes arrive only with completions: see
+    /// [`SettleAction::Complete`].
+    async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>>;
+
+    /// Cancels a job: a pending one at once; a running one by setting its
+    /// `cancel_requested` mark, which its daemon reads with
+    /// [`Store::cancel_requests`] and answers by settling it with
+    /// [`SettleAction::Cancel`]. A running job that is retried, or put back, while
+    /// marked becomes `cancelled` instead of pending.
+    async fn cancel_job(&self, id: &str, now: Micros) -> Result<CancelOutcome>;
+
+    /// The jobs running under this worker that a user asked to cancel.
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<String>>;
+
+    /// Stops every daemon claiming from `queue` (it keeps taking new jobs); `false`
+    /// when it was paused already.
+    async fn pause_queue(&self, queue: &str, now: Micros) -> Result<bool>;
+    /// Lets daemons claim from `queue` again; `false` when it was not paused.
+    async fn resume_queue(&self, queue: &str) -> Result<bool>;
+    /// Every queue with pending or running jobs, and every paused one, by name.
+    async fn list_queues(&self) -> Result<Vec<QueueInfo>>;
+
+    /// Inserts `job` holding `unique_key`, unless a job of the same type holding that
+    /// key is pending or running: then nothing is inserted and that job's id comes
+    /// back. A unique index decides, so racing enqueues (from any number of processes
+    /// or hosts) create one job.
+    async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue>;
+
+    /// Adds a schedule; fails with [`StoreError::Exists`] when one has that name.
+    async fn add_schedule(&self, schedule: &CronSchedule) -> Result<()>;
+    /// Every schedule, by name.
+    async fn list_schedules(&self) -> Result<Vec<CronSchedule>>;
+    /// `false` when no schedule has that name.
+    async fn remove_schedule(&self, name: &str) -> Result<bool>;
+    /// Pauses or resumes a schedule; a resume also sets its next firing (so the times
+    /// it missed while paused are skipped). `false` when no schedule has that name.
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_run_at: Micros,
+    ) -> Result<bool>;
+    /// The schedules not paused whose next firing is at or before `now`.
+    async fn due_schedules(&self, now: Micros) -> Result<Vec<CronSchedule>>;
+    /// Fires a due schedule: in one transaction, moves its `next_run_at` from
+    /// `due_at` on to `next_run_at` (only if it is still `due_at` and the schedule is not
+    /// paused) and enqueues the job. `false` when another firer got there first: each
+    /// firing is enqueued once, whatever the number of daemons.
+    async fn fire_schedule(&self, params: &FireParams) -> Result<bool>;
 }
 
 /// Options that are not part of the URL.

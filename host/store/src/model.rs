@@ -185,6 +185,8 @@ pub enum SettleAction {
     Complete {
         result: String,
         followups: Vec<NewJob>,
+        /// The plugin's key-value writes, committed with the completion.
+        kv_writes: Vec<KvWrite>,
     },
     /// Back to pending, not before `run_at`.
     Retry { error: String, run_at: Micros },
@@ -193,6 +195,62 @@ pub enum SettleAction {
     /// Back to pending at once without spending the attempt (a graceful shutdown
     /// returning work it had claimed but not finished). No attempt is recorded.
     Release,
+    /// Cancelled at a user's request (`jobs cancel`) while it ran: marked `cancelled`,
+    /// never retried nor dead-lettered. The attempt is recorded as `cancelled`.
+    Cancel,
+}
+
+/// What [`Store::cancel_job`](crate::Store::cancel_job) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// The job was pending and is now `cancelled`.
+    Cancelled,
+    /// The job is running: its daemon was asked to interrupt it, and records it as
+    /// `cancelled` when the attempt stops (or as completed, if it finished first).
+    Requested,
+    /// The job had already ended, in this state.
+    AlreadyEnded(JobStatus),
+    /// No job has this id (a dead-lettered job is in the dead-letter table).
+    NotFound,
+}
+
+/// One write to a plugin's key-value store: `value` `None` removes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvWrite {
+    /// The plugin's declared name.
+    pub plugin: String,
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// A key to set, as the settle batch leaves it: plugin, key, value, and when the
+/// completion that wrote it finished.
+pub(crate) type KvSet<'a> = (&'a str, &'a str, &'a str, Micros);
+
+/// The writes of a settle batch's completions as they must end up: the last write to
+/// each key wins, split into the keys to set and the keys to remove, so each backend
+/// applies them in two statements that never touch one row twice.
+pub(crate) fn final_kv_writes<'a>(
+    completed: &[&'a Settlement],
+) -> (Vec<KvSet<'a>>, Vec<(&'a str, &'a str)>) {
+    let mut last = std::collections::BTreeMap::new();
+    for s in completed {
+        if let SettleAction::Complete { kv_writes, .. } = &s.action {
+            for w in kv_writes {
+                let write = (w.value.as_deref(), s.record.finished_at);
+                last.insert((w.plugin.as_str(), w.key.as_str()), write);
+            }
+        }
+    }
+    let (mut set, mut removed) = (Vec::new(), Vec::new());
+    for ((plugin, key), (value, at)) in last {
+        match value {
+            Some(value) => set.push((plugin, key, value, at)),
+            None => removed.push((plugin, key)),
+        }
+    }
+    (set, removed)
 }
 
 /// One entry of a [`Store::settle`] batch. The store applies it only if the job is
@@ -427,4 +485,56 @@ pub struct AttemptSample {
     pub started_at: Micros,
     pub finished_at: Micros,
     pub fuel_used: u64,
+}
+
+/// One queue, for `jobhost queues list`: every queue with pending or running jobs, and
+/// every paused one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueInfo {
+    pub queue: String,
+    pub pending: u64,
+    pub running: u64,
+    pub paused: bool,
+    /// When it was paused.
+    pub paused_at: Option<Micros>,
+}
+
+/// What [`Store::enqueue_unique`](crate::Store::enqueue_unique) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UniqueEnqueue {
+    /// The new job's id, or the id of the live job that holds the key.
+    pub id: String,
+    /// `false` when a job of that type and key was pending or running already.
+    pub created: bool,
+}
+
+/// A cron schedule: a job enqueued at every time its expression names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CronSchedule {
+    pub name: String,
+    /// The cron expression (5 fields, or 6 with seconds first), in UTC.
+    pub expr: String,
+    pub job_type: String,
+    /// The payload of every job it enqueues, a JSON document.
+    pub payload: String,
+    pub queue: String,
+    pub priority: i32,
+    pub max_attempts: u32,
+    pub paused: bool,
+    /// The next firing; a paused schedule keeps it but does not fire.
+    pub next_run_at: Micros,
+    pub last_run_at: Option<Micros>,
+    pub created_at: Micros,
+}
+
+/// One firing of a due schedule: see [`Store::fire_schedule`](crate::Store::fire_schedule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireParams {
+    pub name: String,
+    /// The `next_run_at` the firer read: the firing happens only if it is still that.
+    pub due_at: Micros,
+    /// The firing after this one.
+    pub next_run_at: Micros,
+    /// The job to enqueue.
+    pub job: NewJob,
 }

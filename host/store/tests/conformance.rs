@@ -117,6 +117,7 @@ fn settlement(job: &ClaimedJob, worker: &str, action: SettleAction) -> Settlemen
         SettleAction::Retry { .. } => "retry",
         SettleAction::DeadLetter { reason, .. } => reason.as_str(),
         SettleAction::Release => "interrupted",
+        SettleAction::Cancel => "cancelled",
     };
     Settlement {
         record: AttemptRecord {
@@ -197,6 +198,7 @@ async fn completing_stores_the_result_and_inserts_follow_ups_with_it(store: Arc<
     let complete = SettleAction::Complete {
         result: r#"{"ok":true}"#.into(),
         followups: vec![child],
+        kv_writes: vec![],
     };
     let report = store
         .settle(&[settlement(&claimed[0], "w1", complete)])
@@ -313,6 +315,7 @@ async fn a_rescued_job_cannot_be_settled_by_its_old_worker(store: Arc<dyn Store>
     let done = |result: &str| SettleAction::Complete {
         result: result.into(),
         followups: vec![],
+        kv_writes: vec![],
     };
     let stale = store
         .settle(&[settlement(&first[0], "old", done("old"))])
@@ -441,6 +444,7 @@ async fn stats_count_every_state(store: Arc<dyn Store>) {
     let complete = SettleAction::Complete {
         result: "null".into(),
         followups: vec![],
+        kv_writes: vec![],
     };
     let dead = SettleAction::DeadLetter {
         reason: DeadReason::Crashed,
@@ -608,6 +612,7 @@ async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale(store: Arc<
     let complete = SettleAction::Complete {
         result: "1".into(),
         followups: vec![followup],
+        kv_writes: vec![],
     };
     let batch = [
         settlement(done, "w1", complete.clone()),
@@ -663,12 +668,13 @@ async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale(store: Arc<
     assert!(store.job_attempts("late").await.unwrap().is_empty());
 }
 
-async fn a_stale_completion_inserts_no_follow_ups(store: Arc<dyn Store>) {
+async fn a_stale_completion_inserts_no_follow_ups_and_writes_no_keys(store: Arc<dyn Store>) {
     store.enqueue(&[job("j", 0, T0)]).await.unwrap();
     let claimed = claim(store.as_ref(), "w1", 1, T0).await;
     let complete = SettleAction::Complete {
         result: "null".into(),
         followups: vec![job("child", 0, T0)],
+        kv_writes: vec![set("echo", "k", "stale")],
     };
     let report = store
         .settle(&[settlement(&claimed[0], "someone-else", complete)])
@@ -676,6 +682,7 @@ async fn a_stale_completion_inserts_no_follow_ups(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(report.stale, 1);
     assert!(store.get_job("child").await.unwrap().is_none());
+    assert_eq!(store.kv_get("echo", "k").await.unwrap(), None);
     assert_eq!(
         store.get_job("j").await.unwrap().unwrap().status,
         JobStatus::Running
@@ -702,6 +709,7 @@ async fn attempts_keep_the_history_of_a_job_oldest_first(store: Arc<dyn Store>) 
     let complete = SettleAction::Complete {
         result: "null".into(),
         followups: vec![],
+        kv_writes: vec![],
     };
     let mut done = settlement(&claimed[0], "w1", complete);
     done.record.started_at = T0 + 2;
@@ -740,6 +748,7 @@ async fn the_completing_attempt_keeps_its_worker_times_fuel_and_plugin(store: Ar
     let complete = SettleAction::Complete {
         result: "1".into(),
         followups: vec![],
+        kv_writes: vec![],
     };
     let mut done = settlement(&second[0], "w2", complete);
     done.record = AttemptRecord {
@@ -1213,6 +1222,7 @@ async fn complete_all(store: &dyn Store, finished_at: Micros) {
                 SettleAction::Complete {
                     result: "{}".into(),
                     followups: vec![],
+                    kv_writes: vec![],
                 },
             );
             s.record.finished_at = finished_at;
@@ -1287,7 +1297,448 @@ async fn recent_attempts_hold_failed_and_completing_ones_with_their_type(store: 
     assert_eq!(s.recent_attempts(T0, 2).await.unwrap().len(), 2);
 }
 
+fn set(plugin: &str, key: &str, value: &str) -> KvWrite {
+    KvWrite {
+        plugin: plugin.into(),
+        key: key.into(),
+        value: Some(value.into()),
+    }
+}
+
+fn remove(plugin: &str, key: &str) -> KvWrite {
+    KvWrite {
+        plugin: plugin.into(),
+        key: key.into(),
+        value: None,
+    }
+}
+
+fn complete_with(kv_writes: Vec<KvWrite>) -> SettleAction {
+    SettleAction::Complete {
+        result: "null".into(),
+        followups: vec![],
+        kv_writes,
+    }
+}
+
+async fn key_value_writes_are_committed_with_the_completion(store: Arc<dyn Store>) {
+    let jobs: Vec<NewJob> = (0..3).map(|n| job(&format!("j{n}"), 0, T0 + n)).collect();
+    store.enqueue(&jobs).await.unwrap();
+    let claimed = claim(store.as_ref(), "w1", 3, T0 + 10).await;
+    assert_eq!(store.kv_get("once", "a").await.unwrap(), None);
+    let first = vec![set("once", "a", "1"), set("once", "gone", "x")];
+    store
+        .settle(&[settlement(&claimed[0], "w1", complete_with(first))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kv_get("once", "a").await.unwrap().as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        store.kv_get("other", "a").await.unwrap(),
+        None,
+        "scoped by plugin"
+    );
+
+    // In one batch, the later completion's write to a key wins; removals apply too.
+    let second = vec![set("once", "a", "2"), set("other", "a", "theirs")];
+    let third = vec![set("once", "a", "3"), remove("once", "gone")];
+    store
+        .settle(&[
+            settlement(&claimed[1], "w1", complete_with(second)),
+            settlement(&claimed[2], "w1", complete_with(third)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kv_get("once", "a").await.unwrap().as_deref(),
+        Some("3")
+    );
+    assert_eq!(store.kv_get("once", "gone").await.unwrap(), None);
+    assert_eq!(
+        store.kv_get("other", "a").await.unwrap().as_deref(),
+        Some("theirs")
+    );
+}
+
+async fn a_failed_attempt_writes_no_keys_and_its_retry_can(store: Arc<dyn Store>) {
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    let first = claim(store.as_ref(), "w1", 1, T0).await;
+    // A failed attempt's settlement carries no writes: there is nowhere to put them.
+    let retry = SettleAction::Retry {
+        error: "boom".into(),
+        run_at: T0 + 100,
+    };
+    store
+        .settle(&[settlement(&first[0], "w1", retry)])
+        .await
+        .unwrap();
+    assert_eq!(store.kv_get("once", "done").await.unwrap(), None);
+    let second = claim(store.as_ref(), "w1", 1, T0 + 100).await;
+    let done = complete_with(vec![set("once", "done", "yes")]);
+    store
+        .settle(&[settlement(&second[0], "w1", done)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kv_get("once", "done").await.unwrap().as_deref(),
+        Some("yes")
+    );
+}
+
+async fn a_pending_job_is_cancelled_at_once_and_never_claimed(store: Arc<dyn Store>) {
+    store.enqueue(&[job("j", 0, T0)]).await.unwrap();
+    assert_eq!(
+        store.cancel_job("j", T0 + 1).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert!(claim(store.as_ref(), "w1", 10, T0 + 2).await.is_empty());
+    let j = store.get_job("j").await.unwrap().unwrap();
+    assert_eq!(
+        (j.status, j.finished_at),
+        (JobStatus::Cancelled, Some(T0 + 1))
+    );
+    assert_eq!(
+        store.cancel_job("j", T0 + 3).await.unwrap(),
+        CancelOutcome::AlreadyEnded(JobStatus::Cancelled)
+    );
+    assert_eq!(
+        store.cancel_job("nope", T0).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+}
+
+async fn a_running_job_is_marked_for_its_worker_which_settles_it_cancelled(store: Arc<dyn Store>) {
+    store
+        .enqueue(&[job("j1", 0, T0), job("j2", 0, T0 + 1)])
+        .await
+        .unwrap();
+    let claimed = claim(store.as_ref(), "w1", 2, T0 + 10).await;
+    assert_eq!(
+        store.cancel_job("j1", T0 + 11).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    assert_eq!(store.cancel_requests("w1").await.unwrap(), vec!["j1"]);
+    assert!(store.cancel_requests("w2").await.unwrap().is_empty());
+    assert_eq!(
+        store.get_job("j1").await.unwrap().unwrap().status,
+        JobStatus::Running,
+        "a running job ends only when its worker stops it"
+    );
+
+    store
+        .settle(&[settlement(&claimed[0], "w1", SettleAction::Cancel)])
+        .await
+        .unwrap();
+    let j1 = store.get_job("j1").await.unwrap().unwrap();
+    assert_eq!((j1.status, j1.locked_by), (JobStatus::Cancelled, None));
+    assert_eq!(j1.fuel_used, 100);
+    let attempts = store.job_attempts("j1").await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, "cancelled");
+    assert!(store.get_dead("j1").await.unwrap().is_none());
+    assert!(store.cancel_requests("w1").await.unwrap().is_empty());
+    assert_eq!(
+        store.get_job("j2").await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+}
+
+async fn a_marked_job_that_fails_or_is_put_back_is_cancelled_not_retried(store: Arc<dyn Store>) {
+    store
+        .enqueue(&[job("failed", 0, T0), job("put_back", 0, T0 + 1)])
+        .await
+        .unwrap();
+    let claimed = claim(store.as_ref(), "w1", 2, T0 + 10).await;
+    for id in ["failed", "put_back"] {
+        store.cancel_job(id, T0 + 11).await.unwrap();
+    }
+    let retry = SettleAction::Retry {
+        error: "boom".into(),
+        run_at: T0 + 20,
+    };
+    store
+        .settle(&[
+            settlement(&claimed[0], "w1", retry),
+            settlement(&claimed[1], "w1", SettleAction::Release),
+        ])
+        .await
+        .unwrap();
+    for id in ["failed", "put_back"] {
+        let j = store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(j.status, JobStatus::Cancelled, "{id}");
+    }
+    assert!(
+        claim(store.as_ref(), "w1", 10, T0 + 1_000_000)
+            .await
+            .is_empty()
+    );
+}
+
+fn on_queue(id: &str, queue: &str, priority: i32, created_at: Micros) -> NewJob {
+    NewJob {
+        queue: queue.into(),
+        ..job(id, priority, created_at)
+    }
+}
+
+async fn a_paused_queue_takes_jobs_and_hands_out_none_until_resumed(store: Arc<dyn Store>) {
+    assert!(store.pause_queue("bulk", T0).await.unwrap());
+    assert!(
+        !store.pause_queue("bulk", T0 + 1).await.unwrap(),
+        "paused already"
+    );
+    store
+        .enqueue(&[
+            on_queue("b1", "bulk", 10, T0),
+            on_queue("d1", "default", 0, T0 + 1),
+            on_queue("b2", "bulk", 0, T0 + 2),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(ids(&claim(store.as_ref(), "w1", 10, T0 + 10).await), ["d1"]);
+    assert_eq!(
+        store.list_queues().await.unwrap(),
+        vec![
+            QueueInfo {
+                queue: "bulk".into(),
+                pending: 2,
+                running: 0,
+                paused: true,
+                paused_at: Some(T0),
+            },
+            QueueInfo {
+                queue: "default".into(),
+                pending: 0,
+                running: 1,
+                paused: false,
+                paused_at: None,
+            },
+        ]
+    );
+
+    assert!(store.resume_queue("bulk").await.unwrap());
+    assert!(!store.resume_queue("bulk").await.unwrap(), "not paused");
+    assert_eq!(
+        ids(&claim(store.as_ref(), "w1", 10, T0 + 20).await),
+        ["b1", "b2"]
+    );
+    // A paused queue with no jobs is still listed, so it is not forgotten.
+    store.pause_queue("empty", T0).await.unwrap();
+    let queues = store.list_queues().await.unwrap();
+    let names: Vec<(&str, bool)> = queues
+        .iter()
+        .map(|q| (q.queue.as_str(), q.paused))
+        .collect();
+    assert_eq!(
+        names,
+        [("bulk", false), ("default", false), ("empty", true)]
+    );
+}
+
+async fn a_unique_key_is_held_by_one_live_job_of_its_type(store: Arc<dyn Store>) {
+    let first = store.enqueue_unique(&job("a", 0, T0), "k").await.unwrap();
+    assert_eq!(
+        first,
+        UniqueEnqueue {
+            id: "a".into(),
+            created: true
+        }
+    );
+    let again = store
+        .enqueue_unique(&job("b", 0, T0 + 1), "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        UniqueEnqueue {
+            id: "a".into(),
+            created: false
+        }
+    );
+    assert!(store.get_job("b").await.unwrap().is_none());
+    let other_type = NewJob {
+        job_type: "noop".into(),
+        ..job("c", 0, T0 + 2)
+    };
+    assert!(
+        store
+            .enqueue_unique(&other_type, "k")
+            .await
+            .unwrap()
+            .created
+    );
+
+    // Running, the job still holds its key; completed, it lets go.
+    let claimed = claim(store.as_ref(), "w1", 1, T0 + 10).await;
+    assert_eq!(ids(&claimed), ["a"]);
+    let held = store
+        .enqueue_unique(&job("d", 0, T0 + 11), "k")
+        .await
+        .unwrap();
+    assert_eq!(held.id, "a");
+    let done = SettleAction::Complete {
+        result: "null".into(),
+        followups: vec![],
+        kv_writes: vec![],
+    };
+    store
+        .settle(&[settlement(&claimed[0], "w1", done)])
+        .await
+        .unwrap();
+    let after = store
+        .enqueue_unique(&job("e", 0, T0 + 12), "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        UniqueEnqueue {
+            id: "e".into(),
+            created: true
+        }
+    );
+}
+
+async fn racing_unique_enqueues_create_one_job(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .enqueue_unique(&job(&format!("j{n}"), 0, T0 + n), "race")
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let created: Vec<&UniqueEnqueue> = outcomes.iter().filter(|o| o.created).collect();
+    assert_eq!(created.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o.id == created[0].id),
+        "{outcomes:?}"
+    );
+    assert_eq!(claim(store.as_ref(), "w1", 100, T0 + 100).await.len(), 1);
+}
+
+fn schedule(name: &str, next_run_at: Micros) -> CronSchedule {
+    CronSchedule {
+        name: name.into(),
+        expr: "* * * * *".into(),
+        job_type: "echo".into(),
+        payload: r#"{"from":"cron"}"#.into(),
+        queue: DEFAULT_QUEUE.into(),
+        priority: 0,
+        max_attempts: 3,
+        paused: false,
+        next_run_at,
+        last_run_at: None,
+        created_at: T0,
+    }
+}
+
+fn firing(s: &CronSchedule, job_id: &str, next_run_at: Micros) -> FireParams {
+    FireParams {
+        name: s.name.clone(),
+        due_at: s.next_run_at,
+        next_run_at,
+        job: job(job_id, 0, s.next_run_at),
+    }
+}
+
+async fn schedules_are_added_listed_paused_resumed_and_removed(store: Arc<dyn Store>) {
+    store.add_schedule(&schedule("b", T0 + 60)).await.unwrap();
+    store.add_schedule(&schedule("a", T0 + 30)).await.unwrap();
+    let err = store.add_schedule(&schedule("a", T0)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Exists { .. }), "{err}");
+    let names: Vec<String> = store
+        .list_schedules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+
+    assert_eq!(ids_of(store.due_schedules(T0 + 30).await.unwrap()), ["a"]);
+    assert!(store.set_schedule_paused("a", true, 0).await.unwrap());
+    assert!(
+        store
+            .due_schedules(T0 + 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.name != "a")
+    );
+    // Resuming sets the next firing anew: what was missed while paused is skipped.
+    assert!(
+        store
+            .set_schedule_paused("a", false, T0 + 500)
+            .await
+            .unwrap()
+    );
+    let a = &store.list_schedules().await.unwrap()[0];
+    assert_eq!((a.paused, a.next_run_at), (false, T0 + 500));
+    assert!(!store.set_schedule_paused("nope", true, 0).await.unwrap());
+
+    assert!(store.remove_schedule("a").await.unwrap());
+    assert!(!store.remove_schedule("a").await.unwrap());
+    assert_eq!(store.list_schedules().await.unwrap().len(), 1);
+}
+
+fn ids_of(schedules: Vec<CronSchedule>) -> Vec<String> {
+    schedules.into_iter().map(|s| s.name).collect()
+}
+
+async fn a_firing_enqueues_its_job_once_however_many_race_for_it(store: Arc<dyn Store>) {
+    let s = schedule("every", T0);
+    store.add_schedule(&s).await.unwrap();
+    let due = store.due_schedules(T0 + 5).await.unwrap();
+    assert_eq!(due, vec![s.clone()]);
+    let racers: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            let params = firing(&s, &format!("fired{n}"), T0 + 60);
+            tokio::spawn(async move { store.fire_schedule(&params).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        won += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    assert_eq!(claim(store.as_ref(), "w1", 100, T0 + 10).await.len(), 1);
+    let after = &store.list_schedules().await.unwrap()[0];
+    assert_eq!((after.next_run_at, after.last_run_at), (T0 + 60, Some(T0)));
+    assert!(store.due_schedules(T0 + 59).await.unwrap().is_empty());
+
+    // A paused schedule does not fire, even for a firer that read it before the pause.
+    let next = after.clone();
+    store.set_schedule_paused("every", true, 0).await.unwrap();
+    assert!(
+        !store
+            .fire_schedule(&firing(&next, "late", T0 + 120))
+            .await
+            .unwrap()
+    );
+    assert!(store.get_job("late").await.unwrap().is_none());
+}
+
 on_every_backend! {
+    schedules_are_added_listed_paused_resumed_and_removed,
+    a_firing_enqueues_its_job_once_however_many_race_for_it,
+    a_unique_key_is_held_by_one_live_job_of_its_type,
+    racing_unique_enqueues_create_one_job,
+    a_paused_queue_takes_jobs_and_hands_out_none_until_resumed,
+    a_pending_job_is_cancelled_at_once_and_never_claimed,
+    a_running_job_is_marked_for_its_worker_which_settles_it_cancelled,
+    a_marked_job_that_fails_or_is_put_back_is_cancelled_not_retried,
+    key_value_writes_are_committed_with_the_completion,
+    a_failed_attempt_writes_no_keys_and_its_retry_can,
     claims_by_priority_then_age_and_never_before_run_at,
     concurrent_claims_never_hand_out_a_job_twice,
     completing_stores_the_result_and_inserts_follow_ups_with_it,
@@ -1303,7 +1754,7 @@ on_every_backend! {
     a_heartbeat_for_an_unknown_worker_says_so,
     enqueue_takes_big_batches_whole_or_not_at_all,
     one_batch_settles_every_kind_of_outcome_and_skips_the_stale,
-    a_stale_completion_inserts_no_follow_ups,
+    a_stale_completion_inserts_no_follow_ups_and_writes_no_keys,
     attempts_keep_the_history_of_a_job_oldest_first,
     the_completing_attempt_keeps_its_worker_times_fuel_and_plugin,
     rescue_takes_back_running_jobs_that_no_registered_worker_holds,

@@ -53,6 +53,7 @@ fn complete(job: &ClaimedJob, worker: &str, followups: Vec<NewJob>) -> Settlemen
         action: SettleAction::Complete {
             result: "null".into(),
             followups,
+            kv_writes: vec![],
         },
     }
 }

@@ -91,3 +91,22 @@ pub fn payload<T: DeserializeOwned>(job: &Job) -> Result<T, JobError> {
 pub fn result<T: Serialize>(value: &T) -> Result<String, JobError> {
     serde_json::to_string(value).map_err(|e| JobError::Fail(format!("unencodable result: {e}")))
 }
+
+/// Reads a key of this plugin's key-value store: the committed value, with this
+/// attempt's own writes applied over it. Fails only when the host cannot reach its
+/// database (returning `JobError::Retry` with the message is the usual answer).
+pub fn kv_get(key: &str) -> Result<Option<String>, String> {
+    jobhost::plugin::host::kv_get(key)
+}
+
+/// Sets a key of this plugin's key-value store, committed only if the current attempt
+/// completes, together with its completion: check a key before a side effect and set it
+/// after, and the effect happens once however often the job runs.
+pub fn kv_set(key: &str, value: &str) -> Result<(), String> {
+    jobhost::plugin::host::kv_set(key, value)
+}
+
+/// Removes a key of this plugin's key-value store, committed like [`kv_set`].
+pub fn kv_delete(key: &str) -> Result<(), String> {
+    jobhost::plugin::host::kv_delete(key)
+}

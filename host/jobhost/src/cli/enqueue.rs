@@ -16,7 +16,7 @@ use super::Cli;
 use super::output::print_json;
 use super::progress;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
-use crate::queue::{EnqueueRequest, priority};
+use crate::queue::{EnqueueRequest, enqueue, priority};
 
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
@@ -29,22 +29,43 @@ pub struct EnqueueArgs {
     #[arg(long, conflicts_with = "payload")]
     pub payload_file: Option<PathBuf>,
     /// `high`, `normal`, `low`, or a number; higher runs first.
-    #[arg(long, default_value = "normal", value_parser = priority::parse)]
+    #[arg(long, default_value = "normal", allow_negative_numbers = true, value_parser = priority::parse)]
     pub priority: i32,
     /// Do not start before this much time has passed (`30s`, `24h`).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub delay: Option<Duration>,
+    /// Do not start before this time, RFC 3339 (`2026-11-24T18:00:00Z`,
+    /// `2026-11-24T19:00:00+01:00`). A time already past runs as soon as it can.
+    #[arg(long, conflicts_with = "delay", value_parser = enqueue::parse_at)]
+    pub at: Option<Micros>,
     /// Attempts before the job is dead-lettered (default: the job type's, else 5).
     #[arg(long)]
     pub max_attempts: Option<u32>,
     /// The queue to put the job on.
     #[arg(long)]
     pub queue: Option<String>,
+    /// While a job of this type with this key is pending or running, enqueue nothing
+    /// and print that job's id instead.
+    #[arg(long, conflicts_with = "from_file", value_parser = parse_unique_key)]
+    pub unique_key: Option<String>,
     /// Enqueue one job per line of this JSON-lines file (each line a payload). Every
     /// line is checked first: a bad one is reported with its number and nothing is
     /// enqueued. Then the jobs are written in transactions of 1,000; prints how many.
     #[arg(long, conflicts_with_all = ["payload", "payload_file"])]
     pub from_file: Option<PathBuf>,
+}
+
+/// Longest `--unique-key`, in bytes.
+const MAX_UNIQUE_KEY: usize = 512;
+
+fn parse_unique_key(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > MAX_UNIQUE_KEY {
+        return Err(format!(
+            "a unique key must be 1 to {MAX_UNIQUE_KEY} bytes long; this one is {}",
+            text.len()
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// Jobs written per transaction by `--from-file`.
@@ -110,30 +131,36 @@ async fn job_type_facts(
     }))
 }
 
-pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
-    let store = cli.store().await?;
-    let facts = job_type_facts(cli, store.as_ref(), &args.job_type).await?;
+/// What a job of this type must satisfy: its payload schema, if known, and its default
+/// attempts. Warns when no plugin declares the type yet.
+pub(super) async fn type_rules(
+    cli: &Cli,
+    store: &dyn Store,
+    job_type: &str,
+) -> Result<(Option<PayloadSchema>, u32)> {
+    let facts = job_type_facts(cli, store, job_type).await?;
     let (schema, type_max_attempts) = match facts {
         Some(facts) => facts,
         None => {
             eprintln!(
-                "warning: no plugin declares job type {:?} yet; the job waits, and is \
-                 dead-lettered as job_not_found if no plugin handles it when it runs",
-                args.job_type
+                "warning: no plugin declares job type {job_type:?} yet; the job waits, and is \
+                 dead-lettered as job_not_found if no plugin handles it when it runs"
             );
             (None, None)
         }
     };
     let schema = match schema {
         Some(text) => Some(PayloadSchema::parse(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "the schema of job type {:?} is unusable: {e}",
-                args.job_type
-            )
+            anyhow::anyhow!("the schema of job type {job_type:?} is unusable: {e}")
         })?),
         None => None,
     };
-    let default_max_attempts = type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    Ok((schema, type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)))
+}
+
+pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
+    let store = cli.store().await?;
+    let (schema, default_max_attempts) = type_rules(cli, store.as_ref(), &args.job_type).await?;
     if let Some(path) = &args.from_file {
         return enqueue_file(
             args,
@@ -150,6 +177,7 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         payload: read_payload(args)?,
         priority: args.priority,
         delay: args.delay,
+        at: args.at,
         max_attempts: args.max_attempts,
         queue: args.queue.clone(),
         parent_id: None,
@@ -158,14 +186,32 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         Ok(job) => job,
         Err(e) => bail!("{e}; nothing was enqueued"),
     };
-    store
-        .enqueue(std::slice::from_ref(&job))
-        .await
-        .context("storing the job")?;
+    let (id, created) = match &args.unique_key {
+        Some(key) => {
+            let outcome = store
+                .enqueue_unique(&job, key)
+                .await
+                .context("storing the job")?;
+            (outcome.id, outcome.created)
+        }
+        None => {
+            store
+                .enqueue(std::slice::from_ref(&job))
+                .await
+                .context("storing the job")?;
+            (job.id, true)
+        }
+    };
+    if !created {
+        eprintln!(
+            "a {} job with this unique key is pending or running already: {id}; nothing was enqueued",
+            args.job_type
+        );
+    }
     if cli.json {
-        print_json(&serde_json::json!({ "id": job.id }))?;
+        print_json(&serde_json::json!({ "id": id, "created": created }))?;
     } else {
-        println!("{}", job.id);
+        println!("{id}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -237,6 +283,7 @@ fn jobs_in<'a>(
             payload: line,
             priority: args.priority,
             delay: args.delay,
+            at: args.at,
             max_attempts: args.max_attempts,
             queue: args.queue.clone(),
             parent_id: None,

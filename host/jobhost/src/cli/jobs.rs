@@ -1,4 +1,4 @@
-//! `jobhost jobs list` and `jobhost jobs show ID`.
+//! `jobhost jobs list`, `jobhost jobs show ID` and `jobhost jobs cancel ID`.
 
 use std::process::ExitCode;
 
@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use std::time::Duration;
 
-use jobhost_store::{JobFilter, JobStatus, Store, now_micros};
+use jobhost_store::{CancelOutcome, JobFilter, JobStatus, Store, now_micros};
 
 use super::output::{print_json, short, span, table, time, time_opt};
 use crate::ops::retention;
@@ -40,11 +40,39 @@ pub enum JobsCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Cancel a job: a pending one at once; a running one is interrupted by its daemon
+    /// within a poll interval and recorded as cancelled (not retried, not dead-lettered).
+    Cancel { id: String },
 }
 
 fn parse_status(text: &str) -> Result<JobStatus, String> {
     JobStatus::parse(text)
         .ok_or_else(|| format!("{text:?} is not a job state: pending, running, completed or cancelled (dead jobs are under `jobhost dlq`)"))
+}
+
+async fn cancel(store: &dyn Store, id: &str, json: bool) -> Result<()> {
+    let outcome = store
+        .cancel_job(id, now_micros())
+        .await
+        .context("cancelling the job")?;
+    match outcome {
+        CancelOutcome::NotFound => {
+            bail!("no job has the id {id} (a dead-lettered job is under `jobhost dlq show {id}`)")
+        }
+        CancelOutcome::AlreadyEnded(status) => bail!(
+            "job {id} is already {}; there is nothing to cancel",
+            status.as_str()
+        ),
+        _ => {}
+    }
+    if json {
+        print_json(&serde_json::json!({ "id": id, "outcome": outcome }))?;
+    } else if outcome == CancelOutcome::Cancelled {
+        println!("cancelled {id}");
+    } else {
+        println!("{id} is running: its daemon will interrupt it and record it as cancelled");
+    }
+    Ok(())
 }
 
 pub async fn run(command: &JobsCommand, store: &dyn Store, json: bool) -> Result<ExitCode> {
@@ -95,6 +123,7 @@ pub async fn run(command: &JobsCommand, store: &dyn Store, json: bool) -> Result
             older_than,
             dry_run,
         } => purge(store, *older_than, *dry_run, json).await?,
+        JobsCommand::Cancel { id } => cancel(store, id, json).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

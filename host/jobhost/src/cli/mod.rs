@@ -2,6 +2,7 @@
 //! the queue through the store, whether or not a daemon runs. Help texts are the doc
 //! comments below.
 
+mod cron;
 mod dlq;
 mod enqueue;
 mod health;
@@ -9,6 +10,7 @@ mod jobs;
 mod output;
 mod plugins;
 mod progress;
+mod queues;
 mod serve;
 mod stats;
 
@@ -72,6 +74,12 @@ pub enum Command {
     /// clean up, export, stats.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Cron schedules: add, list (with next run times), remove, pause, resume.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
+    /// List queues; pause and resume them.
+    #[command(subcommand)]
+    Queues(queues::QueuesCommand),
     /// Inspect the plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -114,6 +122,10 @@ impl Cli {
             Command::Enqueue(args) => enqueue::run(args, &self).await,
             Command::Jobs(command) => jobs::run(command, &*self.store().await?, self.json).await,
             Command::Dlq(command) => dlq::run(command, &*self.store().await?, self.json).await,
+            Command::Cron(command) => cron::run(command, &self).await,
+            Command::Queues(command) => {
+                queues::run(command, &*self.store().await?, self.json).await
+            }
             Command::Plugins(command) => plugins::run(command, &self).await,
             Command::Stats => stats::run(&*self.store().await?, self.json).await,
             Command::Health(args) => health::run(args, &self).await,

@@ -5,10 +5,12 @@
 //! - `liveness.rs`: this daemon's registration, heartbeat, and the rescue of jobs held by
 //!   daemons that died.
 //! - `maintenance.rs`: purging completed jobs past their retention.
+//! - `cron.rs`: firing due cron schedules, once each across daemons.
 //! - `plugins.rs`: loading the plugins directory, hot reload, and recording versions.
 //! - `wake.rs`: waking the dispatcher when another process writes to the database.
 //! - `signal.rs`: SIGINT / SIGTERM.
 
+mod cron;
 mod liveness;
 mod maintenance;
 mod plugins;

@@ -1,6 +1,7 @@
 //! Start-up and shutdown, in order. Start: open and migrate the database, register,
-//! rescue what dead daemons left running, load every plugin, then start claiming.
-//! Stop: stop claiming, drain the pool within the grace period, deregister.
+//! rescue what dead daemons left running, load every plugin, then start claiming and
+//! firing cron schedules. Stop: stop claiming, drain the pool within the grace period,
+//! deregister.
 
 use std::sync::Arc;
 
@@ -10,9 +11,9 @@ use jobhost_store::{ConnectOptions, Store, WorkerInfo};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{liveness, maintenance, plugins, signal, wake};
+use super::{cron, liveness, maintenance, plugins, signal, wake};
 use crate::config::Config;
-use crate::worker::{PoolContext, WorkerPool};
+use crate::worker::{PoolContext, StoreKv, WorkerPool};
 
 /// A running daemon: what `serve` runs until a signal, and what tests start in-process.
 pub struct Daemon {
@@ -24,6 +25,7 @@ pub struct Daemon {
     liveness: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
     http: Option<tokio::task::JoinHandle<()>>,
+    cron: tokio::task::JoinHandle<()>,
     _plugin_watcher: jobhost_runtime::Watcher,
     _db_watcher: Option<notify::RecommendedWatcher>,
     _db_listener: Option<wake::Listening>,
@@ -63,7 +65,8 @@ impl Daemon {
                 config.plugins_dir.display()
             )
         })?;
-        let runtime = Runtime::new(config.runtime_config(true))
+        let kv = Arc::new(StoreKv::new(store.clone()));
+        let runtime = Runtime::with_kv(config.runtime_config(true), kv.clone())
             .context("starting the WebAssembly runtime")?;
         let registry = Arc::new(Registry::new(runtime.clone(), config.plugins_dir.clone()));
         plugins::load_all(store.as_ref(), registry.clone()).await;
@@ -88,6 +91,7 @@ impl Daemon {
             config: config.clone(),
             worker_id: worker.id.clone(),
             wake,
+            kv,
         });
         let pool = WorkerPool::start(ctx);
         let liveness = tokio::spawn(liveness::run(
@@ -105,6 +109,7 @@ impl Daemon {
             Some(http) => Some(crate::api::start(http, store.clone()).await?),
             None => None,
         };
+        let cron = tokio::spawn(cron::run(store.clone(), config.poll_interval));
         let job_types: Vec<String> = registry
             .plugins()
             .iter()
@@ -126,6 +131,7 @@ impl Daemon {
             liveness,
             maintenance,
             http,
+            cron,
             _plugin_watcher: plugin_watcher,
             _db_watcher: db_watcher,
             _db_listener: db_listener,
@@ -137,6 +143,7 @@ impl Daemon {
     pub async fn stop(self) {
         info!(grace = ?self.config.shutdown_grace, "stopping: no new claims");
         self.pool.shutdown(self.config.shutdown_grace).await;
+        self.cron.abort();
         self.liveness.abort();
         self.maintenance.abort();
         if let Some(http) = &self.http {

@@ -32,6 +32,8 @@ pub struct EnqueueRequest {
     pub priority: i32,
     /// Wait this long before the job may start.
     pub delay: Option<Duration>,
+    /// Do not start before this time; wins over `delay`.
+    pub at: Option<Micros>,
     pub max_attempts: Option<u32>,
     pub queue: Option<String>,
     pub parent_id: Option<String>,
@@ -69,6 +71,7 @@ impl EnqueueRequest {
             return Err(EnqueueError::NoAttempts);
         }
         let delay = self.delay.map_or(0, |d| d.as_micros() as Micros);
+        let run_at = self.at.unwrap_or(now + delay);
         Ok(NewJob {
             id: new_job_id(),
             job_type: self.job_type,
@@ -76,11 +79,23 @@ impl EnqueueRequest {
             payload: self.payload,
             priority: self.priority,
             max_attempts,
-            run_at: now + delay,
+            run_at,
             created_at: now,
             parent_id: self.parent_id,
         })
     }
+}
+
+/// Reads an RFC 3339 time (`2026-11-24T18:00:00Z`, `2026-11-24T19:00:00+01:00`).
+pub fn parse_at(text: &str) -> Result<Micros, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.timestamp_micros())
+        .map_err(|e| {
+            format!(
+                "{text:?} is not an RFC 3339 time ({e}); write it like 2026-11-24T18:00:00Z \
+                 or 2026-11-24T19:00:00+01:00"
+            )
+        })
 }
 
 fn is_valid_name(name: &str) -> bool {
@@ -123,6 +138,18 @@ mod tests {
         r.delay = Some(Duration::from_secs(2));
         let job = r.into_new_job(None, 5, 100).unwrap();
         assert_eq!(job.run_at, 2_000_100);
+    }
+
+    #[test]
+    fn at_sets_run_at_to_that_moment_whatever_the_offset() {
+        let at = parse_at("2026-11-24T19:00:00+01:00").unwrap();
+        assert_eq!(at, parse_at("2026-11-24T18:00:00Z").unwrap());
+        assert_eq!(at, 1_795_543_200_000_000);
+        let mut r = request("{}");
+        r.at = Some(at);
+        assert_eq!(r.into_new_job(None, 5, 100).unwrap().run_at, at);
+        let err = parse_at("tomorrow").unwrap_err();
+        assert!(err.contains("2026-11-24T18:00:00Z"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! completing, retrying later, dead-lettering (and with which reason) and putting back.
 
 use jobhost_store::{
-    AttemptRecord, ClaimedJob, DeadReason, Micros, NewJob, SettleAction, Settlement,
+    AttemptRecord, ClaimedJob, DeadReason, KvWrite, Micros, NewJob, SettleAction, Settlement,
 };
 
 use super::Backoff;
@@ -13,6 +13,7 @@ pub enum AttemptResult {
     Completed {
         result: String,
         followups: Vec<NewJob>,
+        kv_writes: Vec<KvWrite>,
     },
     /// A failure that another attempt may not repeat: a handler's `retry` error, a
     /// deadline or fuel timeout, the memory cap, a trap. Retried while attempts remain;
@@ -25,6 +26,8 @@ pub enum AttemptResult {
     Permanent { reason: DeadReason, error: String },
     /// The daemon stopped the attempt (shutdown): the job goes back, the attempt unspent.
     Interrupted,
+    /// A user cancelled the job (`jobs cancel`): it ends `cancelled`, never retried.
+    Cancelled,
 }
 
 /// The facts of one attempt that end up in its `job_attempts` row.
@@ -45,10 +48,18 @@ pub fn settlement_for(
     backoff: &Backoff,
 ) -> Settlement {
     let (outcome, error, action) = match result {
-        AttemptResult::Completed { result, followups } => (
+        AttemptResult::Completed {
+            result,
+            followups,
+            kv_writes,
+        } => (
             "completed".to_string(),
             None,
-            SettleAction::Complete { result, followups },
+            SettleAction::Complete {
+                result,
+                followups,
+                kv_writes,
+            },
         ),
         AttemptResult::Retryable {
             reason_when_exhausted,
@@ -78,6 +89,7 @@ pub fn settlement_for(
             SettleAction::DeadLetter { reason, error },
         ),
         AttemptResult::Interrupted => ("interrupted".to_string(), None, SettleAction::Release),
+        AttemptResult::Cancelled => ("cancelled".to_string(), None, SettleAction::Cancel),
     };
     Settlement {
         record: AttemptRecord {
@@ -190,6 +202,13 @@ mod tests {
             }
         ));
         assert_eq!(s.record.outcome, "permanent_failure");
+    }
+
+    #[test]
+    fn a_cancelled_attempt_is_cancelled_even_on_its_last_attempt() {
+        let s = settlement_for(&job(5, 5), facts(), AttemptResult::Cancelled, &BACKOFF);
+        assert_eq!(s.action, SettleAction::Cancel);
+        assert_eq!(s.record.outcome, "cancelled");
     }
 
     #[test]

@@ -8,11 +8,14 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Receiver;
 use jobhost_runtime::{CancelFlag, FollowUp, JobInput, Outcome};
-use jobhost_store::{ClaimedJob, DeadReason, Micros, NewJob, SettleAction, Settlement, now_micros};
+use jobhost_store::{
+    ClaimedJob, DeadReason, KvWrite, Micros, NewJob, SettleAction, Settlement, now_micros,
+};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, info_span, warn};
 
 use super::PoolContext;
+use super::cancels::Cancels;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
 use crate::queue::EnqueueRequest;
 use crate::queue::outcome::{AttemptFacts, AttemptResult, settlement_for};
@@ -23,6 +26,7 @@ pub(super) fn spawn(
     jobs: Receiver<ClaimedJob>,
     finished: UnboundedSender<Settlement>,
     cancel: CancelFlag,
+    cancels: Arc<Cancels>,
     stopping: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     std::thread::Builder::new()
@@ -32,7 +36,7 @@ pub(super) fn spawn(
                 let settlement = if stopping.load(Ordering::SeqCst) {
                     put_back(&ctx, &job)
                 } else {
-                    execute(&ctx, &job, &cancel)
+                    execute(&ctx, &job, &cancel, &cancels)
                 };
                 log_outcome(&job, &settlement);
                 if finished.send(settlement).is_err() {
@@ -62,6 +66,7 @@ fn log_outcome(job: &ClaimedJob, settlement: &Settlement) {
             error = %error, "dead-lettered"
         ),
         SettleAction::Release => debug!(job_id = %id, job_type = %job_type, "released"),
+        SettleAction::Cancel => info!(job_id = %id, job_type = %job_type, attempt, "cancelled"),
     }
 }
 
@@ -92,7 +97,12 @@ fn facts(
 }
 
 /// Runs one attempt of `job` and decides what becomes of the job.
-fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settlement {
+fn execute(
+    ctx: &PoolContext,
+    job: &ClaimedJob,
+    cancel: &CancelFlag,
+    cancels: &Cancels,
+) -> Settlement {
     let started_at = now_micros();
     let Some(plugin) = ctx.registry.get(&job.job_type) else {
         let result = AttemptResult::Permanent {
@@ -135,12 +145,29 @@ fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settleme
         attempt: job.attempt,
         max_attempts: job.max_attempts,
     };
+    if !cancels.start(&job.id, cancel) {
+        return settlement_for(
+            job,
+            facts(ctx, started_at, now_micros(), 0, digest),
+            AttemptResult::Cancelled,
+            &ctx.backoff(),
+        );
+    }
     let attempt = ctx.runtime.run(&plugin, &input, cancel);
+    let cancelled_by_user = cancels.finish(&job.id, cancel);
     let finished_at = now_micros();
     let result = match attempt.outcome {
         Outcome::Completed(result) => match followup_jobs(ctx, job, attempt.followups, finished_at)
         {
-            Ok(followups) => AttemptResult::Completed { result, followups },
+            Ok(followups) => {
+                let kv_writes = kv_writes(&plugin, attempt.kv_writes);
+                ctx.kv.hold(&kv_writes, &job.id, job.attempt);
+                AttemptResult::Completed {
+                    result,
+                    followups,
+                    kv_writes,
+                }
+            }
             Err(error) => AttemptResult::Permanent {
                 reason: DeadReason::PermanentFailure,
                 error,
@@ -154,6 +181,7 @@ fn execute(ctx: &PoolContext, job: &ClaimedJob, cancel: &CancelFlag) -> Settleme
         Outcome::Timeout(error) => retryable(DeadReason::Timeout, error),
         Outcome::OutOfMemory(error) => retryable(DeadReason::OutOfMemory, error),
         Outcome::Crashed(error) => retryable(DeadReason::Crashed, error),
+        Outcome::Cancelled if cancelled_by_user => AttemptResult::Cancelled,
         Outcome::Cancelled => AttemptResult::Interrupted,
     };
     settlement_for(
@@ -169,6 +197,21 @@ fn retryable(reason_when_exhausted: DeadReason, error: String) -> AttemptResult 
         reason_when_exhausted,
         error,
     }
+}
+
+/// The attempt's key-value writes, in the plugin's store.
+fn kv_writes(
+    plugin: &jobhost_runtime::Plugin,
+    writes: Vec<jobhost_runtime::KvWrite>,
+) -> Vec<KvWrite> {
+    writes
+        .into_iter()
+        .map(|w| KvWrite {
+            plugin: plugin.name().to_string(),
+            key: w.key,
+            value: w.value,
+        })
+        .collect()
 }
 
 /// Checks the payload against the type's schema; a job enqueued before its plugin
@@ -204,6 +247,7 @@ fn followup_jobs(
                 payload: f.payload,
                 priority: f.priority.unwrap_or(0),
                 delay: f.delay_ms.map(std::time::Duration::from_millis),
+                at: None,
                 max_attempts: f.max_attempts,
                 queue: f.queue,
                 parent_id: Some(parent.id.clone()),

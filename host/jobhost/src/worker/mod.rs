@@ -9,11 +9,16 @@
 //! - the settler (`settler.rs`, a task) writes finished attempts back, as many per
 //!   transaction as have piled up, and frees their room in the pool.
 //!
+//! - `cancels.rs` (a task) interrupts the attempts of jobs a user cancelled;
+//! - `kv.rs` reads the plugins' key-value stores from the database for the runtime.
+//!
 //! Shutdown (`shutdown`): stop claiming, let running attempts finish within the grace
 //! period, interrupt the rest, and put every unfinished job back.
 
+mod cancels;
 mod dispatcher;
 mod executor;
+mod kv;
 mod settler;
 
 use std::sync::Arc;
@@ -29,6 +34,8 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::queue::Backoff;
 
+pub use kv::StoreKv;
+
 /// What every part of the pool needs to see.
 pub struct PoolContext {
     pub store: Arc<dyn Store>,
@@ -38,6 +45,8 @@ pub struct PoolContext {
     pub worker_id: String,
     /// Notified when new work may be there to claim.
     pub wake: Arc<Notify>,
+    /// The plugins' key-value stores, which the runtime reads too.
+    pub kv: Arc<StoreKv>,
 }
 
 impl PoolContext {
@@ -78,6 +87,7 @@ pub struct WorkerPool {
     cancel_flags: Vec<CancelFlag>,
     executors: Vec<JoinHandle<()>>,
     dispatcher: tokio::task::JoinHandle<()>,
+    canceller: tokio::task::JoinHandle<()>,
     settler: tokio::task::JoinHandle<()>,
 }
 
@@ -89,6 +99,7 @@ impl WorkerPool {
         let (job_tx, job_rx) = crossbeam_channel::unbounded();
         let (settle_tx, settle_rx) = tokio::sync::mpsc::unbounded_channel();
 
+        let cancels = Arc::new(cancels::Cancels::default());
         let mut cancel_flags = Vec::new();
         let mut executors = Vec::new();
         for index in 0..ctx.config.concurrency {
@@ -100,10 +111,17 @@ impl WorkerPool {
                 job_rx.clone(),
                 settle_tx.clone(),
                 cancel,
+                cancels.clone(),
                 stopping.clone(),
             ));
         }
         drop(settle_tx);
+        let canceller = tokio::spawn(cancels::run(
+            ctx.clone(),
+            cancels,
+            in_flight.clone(),
+            stop_rx.clone(),
+        ));
         let dispatcher = tokio::spawn(dispatcher::run(
             ctx.clone(),
             job_tx,
@@ -117,6 +135,7 @@ impl WorkerPool {
             cancel_flags,
             executors,
             dispatcher,
+            canceller,
             settler,
         }
     }
@@ -144,6 +163,7 @@ impl WorkerPool {
             }
             let _ = joined.await;
         }
+        self.canceller.abort();
         if let Err(e) = self.settler.await {
             warn!("the settler ended badly: {e}");
         }

@@ -69,8 +69,14 @@ pub(super) async fn run(
         let new_work = batch.iter().any(|s| match &s.action {
             SettleAction::Complete { followups, .. } => !followups.is_empty(),
             SettleAction::Retry { .. } | SettleAction::Release => true,
-            SettleAction::DeadLetter { .. } => false,
+            SettleAction::DeadLetter { .. } | SettleAction::Cancel => false,
         });
+        for s in &batch {
+            if let SettleAction::Complete { kv_writes, .. } = &s.action {
+                ctx.kv
+                    .settled(kv_writes, &s.record.job_id, s.record.attempt);
+            }
+        }
         in_flight.release(batch.len());
         if new_work {
             ctx.wake.notify_one();

@@ -63,12 +63,14 @@ pub async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob], wake: bool) 
 // it takes; SKIP LOCKED passes over rows another claimer holds at that moment instead
 // of waiting for it, so concurrent claimers (other pools, other hosts) each get
 // different jobs without queueing behind one another. A row another claimer already
-// took and committed is no longer pending when it is locked, and is passed over too.
+// took and committed is no longer pending when it is locked, and is passed over too, as
+// is a row of a paused queue (a lookup in the small `paused_queues`).
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = $1, \
          started_at = $2 \
          WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $2 \
+                      AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue) \
                       ORDER BY priority DESC, run_at, created_at LIMIT $3 \
                       FOR UPDATE SKIP LOCKED) \
          RETURNING {CLAIMED_COLUMNS}"
@@ -146,6 +148,6 @@ mod tests {
         let plan = plan.join("\n");
         assert!(plan.contains("Index Scan using jobs_claim"), "{plan}");
         assert!(plan.contains("Index Scan using jobs_pkey"), "{plan}");
-        assert!(!plan.contains("Seq Scan"), "{plan}");
+        assert!(!plan.contains("Seq Scan on jobs"), "{plan}");
     }
 }

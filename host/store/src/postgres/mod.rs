@@ -8,6 +8,11 @@
 //!
 //! - `jobs.rs`: enqueue and the one-statement claim.
 //! - `settle.rs`: applying a batch of finished attempts.
+//! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
+//! - `queues.rs`: pausing, resuming and listing queues.
+//! - `unique.rs`: enqueueing a job unless one with its unique key is live.
+//! - `cron.rs`: cron schedules, each firing enqueued once across daemons.
+//! - `kv.rs`: the plugins' key-value stores, written with the completions.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `admin.rs`: job and dead-letter reads, replay.
 //! - `operations.rs`: dead-letter filters, reviews and purges, retention of completed
@@ -18,14 +23,19 @@
 //! - `rows.rs`: turning rows into model values.
 
 mod admin;
+mod cancel;
+mod cron;
 mod jobs;
+mod kv;
 mod listen;
 mod operations;
 mod plugins;
+mod queues;
 mod rescue;
 mod rows;
 mod settle;
 mod stats;
+mod unique;
 mod workers;
 
 use std::path::PathBuf;
@@ -255,6 +265,69 @@ impl Store for PostgresStore {
 
     async fn recent_attempts(&self, since: Micros, limit: u32) -> Result<Vec<AttemptSample>> {
         operations::recent_attempts(&self.pool, since, limit).await
+    }
+
+    async fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<String>> {
+        kv::get(&self.pool, plugin, key).await
+    }
+
+    async fn cancel_job(&self, id: &str, now: Micros) -> Result<CancelOutcome> {
+        let mut tx = self.write("cancelling a job").await?;
+        let outcome = cancel::cancel_job(&mut tx, id, now).await?;
+        tx.commit().await.map_err(db("committing a cancel"))?;
+        Ok(outcome)
+    }
+
+    async fn cancel_requests(&self, worker_id: &str) -> Result<Vec<String>> {
+        cancel::cancel_requests(&self.pool, worker_id).await
+    }
+
+    async fn pause_queue(&self, queue: &str, now: Micros) -> Result<bool> {
+        queues::pause_queue(&self.pool, queue, now).await
+    }
+
+    async fn resume_queue(&self, queue: &str) -> Result<bool> {
+        queues::resume_queue(&self.pool, queue).await
+    }
+
+    async fn list_queues(&self) -> Result<Vec<QueueInfo>> {
+        queues::list_queues(&self.pool).await
+    }
+
+    async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue> {
+        unique::enqueue_unique(&self.pool, job, unique_key).await
+    }
+
+    async fn add_schedule(&self, schedule: &CronSchedule) -> Result<()> {
+        cron::add_schedule(&self.pool, schedule).await
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<CronSchedule>> {
+        cron::list_schedules(&self.pool).await
+    }
+
+    async fn remove_schedule(&self, name: &str) -> Result<bool> {
+        cron::remove_schedule(&self.pool, name).await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_run_at: Micros,
+    ) -> Result<bool> {
+        cron::set_schedule_paused(&self.pool, name, paused, next_run_at).await
+    }
+
+    async fn due_schedules(&self, now: Micros) -> Result<Vec<CronSchedule>> {
+        cron::due_schedules(&self.pool, now).await
+    }
+
+    async fn fire_schedule(&self, params: &FireParams) -> Result<bool> {
+        let mut tx = self.write("firing a schedule").await?;
+        let fired = cron::fire_schedule(&mut tx, params).await?;
+        tx.commit().await.map_err(db("committing a firing"))?;
+        Ok(fired)
     }
 }
 

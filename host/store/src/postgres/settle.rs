@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Row};
 
 use super::NOTIFY_SQL;
 use super::jobs::insert_jobs;
+use super::kv;
 use super::rows::{fuel, int};
 use crate::Result;
 use crate::error::db;
@@ -20,25 +21,29 @@ use crate::model::*;
 pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<SettleReport> {
     let live = still_held(conn, batch).await?;
     let (mut completed, mut retried, mut dead, mut released) = (vec![], vec![], vec![], vec![]);
+    let mut cancelled = vec![];
     for &s in &live {
         match &s.action {
             SettleAction::Complete { .. } => completed.push(s),
             SettleAction::Retry { .. } => retried.push(s),
             SettleAction::DeadLetter { .. } => dead.push(s),
             SettleAction::Release => released.push(s),
+            SettleAction::Cancel => cancelled.push(s),
         }
     }
     complete(conn, &completed).await?;
+    kv::apply(conn, &completed).await?;
     retry(conn, &retried).await?;
     dead_letter(conn, &dead).await?;
     release(conn, &released).await?;
+    cancel(conn, &cancelled).await?;
 
     let attempts: Vec<&AttemptRecord> = live
         .iter()
         .filter(|s| {
             matches!(
                 s.action,
-                SettleAction::Retry { .. } | SettleAction::DeadLetter { .. }
+                SettleAction::Retry { .. } | SettleAction::DeadLetter { .. } | SettleAction::Cancel
             )
         })
         .map(|s| &s.record)
@@ -206,7 +211,8 @@ async fn retry(conn: &mut PgConnection, retried: &[&Settlement]) -> Result<()> {
         })
         .unzip();
     sqlx::query(
-        "UPDATE jobs SET status = 'pending', run_at = s.retry_at, last_error = s.error, \
+        "UPDATE jobs SET status = CASE WHEN jobs.cancel_requested THEN 'cancelled' \
+         ELSE 'pending' END, run_at = s.retry_at, last_error = s.error, \
          fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
          FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[]) \
          AS s (job_id, error, retry_at, fuel, digest) WHERE jobs.id = s.job_id",
@@ -272,13 +278,41 @@ async fn release(conn: &mut PgConnection, released: &[&Settlement]) -> Result<()
         return Ok(());
     }
     sqlx::query(
-        "UPDATE jobs SET status = 'pending', attempt = attempt - 1, locked_by = NULL, \
-         started_at = NULL WHERE id = ANY($1::text[])",
+        "UPDATE jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' \
+         ELSE 'pending' END, attempt = attempt - 1, locked_by = NULL, started_at = NULL \
+         WHERE id = ANY($1::text[])",
     )
     .bind(job_ids(released))
     .execute(&mut *conn)
     .await
     .map_err(db("releasing jobs"))?;
+    Ok(())
+}
+
+/// Ends the jobs as `cancelled`; they keep their fuel and plugin like any attempt.
+async fn cancel(conn: &mut PgConnection, cancelled: &[&Settlement]) -> Result<()> {
+    if cancelled.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', finished_at = s.done_at, \
+         last_error = 'cancelled while running', fuel_used = jobs.fuel_used + s.fuel, \
+         plugin_digest = s.digest, locked_by = NULL \
+         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[]) \
+         AS s (job_id, done_at, fuel, digest) WHERE jobs.id = s.job_id",
+    )
+    .bind(job_ids(cancelled))
+    .bind(
+        cancelled
+            .iter()
+            .map(|s| s.record.finished_at)
+            .collect::<Vec<_>>(),
+    )
+    .bind(fuels(cancelled))
+    .bind(digests(cancelled))
+    .execute(&mut *conn)
+    .await
+    .map_err(db("cancelling jobs"))?;
     Ok(())
 }
 

@@ -37,11 +37,13 @@ pub async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[&NewJob]) -> Resul
 }
 
 // The subquery walks the partial index `jobs_claim` in claim order and yields rowids,
-// so the UPDATE reaches each row without a second lookup through the id index.
+// so the UPDATE reaches each row without a second lookup through the id index. A row of
+// a paused queue is passed over by a lookup in `paused_queues`, which is small.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = ?1, started_at = ?2 \
          WHERE rowid IN (SELECT rowid FROM jobs WHERE status = 'pending' AND run_at <= ?2 \
+                         AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue) \
                          ORDER BY priority DESC, run_at, created_at LIMIT ?3) \
          RETURNING {CLAIMED_COLUMNS}"
     )

@@ -10,6 +10,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::batch::{CHUNK, for_chunks, for_ids};
 use super::jobs::insert_jobs;
+use super::kv;
 use crate::Result;
 use crate::error::db;
 use crate::model::*;
@@ -17,25 +18,29 @@ use crate::model::*;
 pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result<SettleReport> {
     let live = still_held(conn, batch).await?;
     let (mut completed, mut retried, mut dead, mut released) = (vec![], vec![], vec![], vec![]);
+    let mut cancelled = vec![];
     for &s in &live {
         match &s.action {
             SettleAction::Complete { .. } => completed.push(s),
             SettleAction::Retry { .. } => retried.push(s),
             SettleAction::DeadLetter { .. } => dead.push(s),
             SettleAction::Release => released.push(s),
+            SettleAction::Cancel => cancelled.push(s),
         }
     }
     complete(conn, &completed).await?;
+    kv::apply(conn, &completed).await?;
     retry(conn, &retried).await?;
     dead_letter(conn, &dead).await?;
     release(conn, &released).await?;
+    cancel(conn, &cancelled).await?;
 
     let attempts: Vec<&AttemptRecord> = live
         .iter()
         .filter(|s| {
             matches!(
                 s.action,
-                SettleAction::Retry { .. } | SettleAction::DeadLetter { .. }
+                SettleAction::Retry { .. } | SettleAction::DeadLetter { .. } | SettleAction::Cancel
             )
         })
         .map(|s| &s.record)
@@ -127,7 +132,8 @@ async fn retry(conn: &mut SqliteConnection, retried: &[&Settlement]) -> Result<(
         "scheduling retries",
         retried,
         "WITH s (job_id, error, retry_at, fuel, digest) AS (",
-        ") UPDATE jobs SET status = 'pending', run_at = s.retry_at, last_error = s.error, \
+        ") UPDATE jobs SET status = CASE WHEN jobs.cancel_requested <> 0 THEN 'cancelled' \
+         ELSE 'pending' END, run_at = s.retry_at, last_error = s.error, \
          fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
          FROM s WHERE jobs.id = s.job_id",
         |row, s| {
@@ -187,8 +193,30 @@ async fn release(conn: &mut SqliteConnection, released: &[&Settlement]) -> Resul
         conn,
         "releasing jobs",
         released,
-        "UPDATE jobs SET status = 'pending', attempt = attempt - 1, locked_by = NULL, \
-         started_at = NULL WHERE id IN",
+        "UPDATE jobs SET status = CASE WHEN cancel_requested <> 0 THEN 'cancelled' \
+         ELSE 'pending' END, attempt = attempt - 1, locked_by = NULL, started_at = NULL \
+         WHERE id IN",
+    )
+    .await
+}
+
+/// Ends the jobs as `cancelled`; they keep their fuel and plugin like any attempt.
+async fn cancel(conn: &mut SqliteConnection, cancelled: &[&Settlement]) -> Result<()> {
+    for_chunks(
+        conn,
+        "cancelling jobs",
+        cancelled,
+        "WITH s (job_id, done_at, fuel, digest) AS (",
+        ") UPDATE jobs SET status = 'cancelled', finished_at = s.done_at, \
+         last_error = 'cancelled while running', fuel_used = jobs.fuel_used + s.fuel, \
+         plugin_digest = s.digest, locked_by = NULL FROM s WHERE jobs.id = s.job_id",
+        |row, s| {
+            let r = &s.record;
+            row.push_bind(&r.job_id)
+                .push_bind(r.finished_at)
+                .push_bind(r.fuel_used as i64)
+                .push_bind(&r.plugin_digest);
+        },
     )
     .await
 }
