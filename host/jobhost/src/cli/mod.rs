@@ -146,11 +146,17 @@ impl Cli {
     }
 }
 
+/// What is logged without `JOBHOST_LOG`: `info`, except the connection pool's own
+/// warnings, which repeat (one per pooled connection) what jobhost says once, in its
+/// words, when the database drops connections.
+const DEFAULT_LOG_FILTER: &str = "info,sqlx_core::pool=error";
+
 /// Logs go to stderr; `JOBHOST_LOG` sets the filter (default `info`), and
 /// `JOBHOST_LOG_FORMAT=json` prints one JSON object per line.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("JOBHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("JOBHOST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
