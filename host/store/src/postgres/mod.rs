@@ -112,7 +112,13 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<()> {
-        self.schema_version().await?.refuse_newer()?;
+        let version = self.schema_version().await?;
+        version.refuse_newer()?;
+        if version.is_current() {
+            // Nothing to apply; and the migrator would create its table if missing,
+            // which a role without the right to change the schema may not do.
+            return Ok(());
+        }
         // The migrator holds an advisory lock while it runs, so daemons starting
         // together on a fresh database apply each migration once.
         schema::MIGRATOR.run(&self.pool).await?;

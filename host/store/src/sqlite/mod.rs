@@ -173,7 +173,13 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
-        self.schema_version().await?.refuse_newer()?;
+        let version = self.schema_version().await?;
+        version.refuse_newer()?;
+        if version.is_current() {
+            // Nothing to apply; and the migrator would create its table if missing,
+            // which a role without the right to change the schema may not do.
+            return Ok(());
+        }
         schema::MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
