@@ -11,4 +11,7 @@ mod languages;
 mod operations;
 mod plugin_check;
 mod postgres;
+mod scale;
+mod schema;
 mod support;
+mod workers;

@@ -61,6 +61,13 @@ impl World {
         }
     }
 
+    /// The world's PostgreSQL database; panics for a SQLite world.
+    pub fn postgres(&self) -> &TestDatabase {
+        self.postgres
+            .as_ref()
+            .expect("a world made with World::on_postgres")
+    }
+
     pub fn plugins(&self) -> PathBuf {
         self.dir.path().join("plugins")
     }
@@ -183,6 +190,30 @@ impl World {
             std::thread::sleep(Duration::from_millis(20));
         }
         daemon
+    }
+}
+
+impl World {
+    /// Runs `jobhost serve` expecting it to refuse to start: returns its output once it
+    /// exited, failing the test if it is still running after `timeout` (it started).
+    pub fn serve_refused(&self, timeout: Duration) -> Output {
+        let mut child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting jobhost serve");
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("jobhost serve was expected to refuse to start, and ran for {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
     }
 }
 

@@ -47,6 +47,10 @@ pub struct Config {
     /// Limits of an attempt whose job type and manifest say nothing.
     pub default_limits: Limits,
     pub sqlite_synchronous: Synchronous,
+    /// The most database connections this process pools (`--db-pool-size`); `None`
+    /// takes the backend's default (PostgreSQL 8, SQLite 4). A daemon on PostgreSQL
+    /// also holds one more, outside the pool, to listen for new work.
+    pub db_pool_size: Option<u32>,
     /// Named secrets a plugin's manifest may grant it (`--secrets-file`).
     pub secrets: Secrets,
     /// Completed jobs older than this are deleted by the maintenance task; `None` keeps
@@ -75,6 +79,7 @@ impl Default for Config {
             stale_after: Duration::from_secs(30),
             default_limits: Limits::default(),
             sqlite_synchronous: Synchronous::default(),
+            db_pool_size: None,
             secrets: Secrets::default(),
             retain_completed: Some(Duration::from_secs(7 * 24 * 3600)),
             maintenance_interval: Duration::from_secs(3600),
@@ -112,6 +117,9 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         if self.concurrency == 0 {
             bail!("concurrency must be at least 1");
+        }
+        if self.db_pool_size == Some(0) {
+            bail!("the database pool needs at least 1 connection");
         }
         if self.claim_batch == 0 {
             bail!("claim batch must be at least 1");

@@ -12,6 +12,13 @@ pub enum StoreError {
     },
     #[error("could not apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A newer jobhost migrated the database: this build does not know its schema.
+    #[error(
+        "the database's schema is at version {found}, newer than this build of jobhost \
+         knows (version {known}): a newer jobhost migrated it. Run the newer jobhost here \
+         (upgrade this host), or point --db at another database"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
     #[error("no {what} with id {id}")]
     NotFound { what: &'static str, id: String },
     #[error("invalid database URL {url:?}: {reason}")]

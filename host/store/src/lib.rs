@@ -12,12 +12,15 @@
 //!   by watching the WAL file).
 //! - `postgres/`: the PostgreSQL backend (`FOR UPDATE SKIP LOCKED` claims, batches as
 //!   `UNNEST` arrays, wake-ups by LISTEN/NOTIFY).
-//! - `testing.rs`: throwaway PostgreSQL databases for tests.
+//! - `schema.rs`: schema versions, and refusing a database a newer build migrated.
+//! - `testing.rs`: throwaway PostgreSQL databases for tests, and schema versions set up
+//!   for tests of upgrades.
 //! - `error.rs`: [`StoreError`].
 
 mod error;
 mod model;
 mod postgres;
+mod schema;
 mod sqlite;
 pub mod testing;
 
@@ -29,6 +32,7 @@ use async_trait::async_trait;
 pub use error::StoreError;
 pub use model::*;
 pub use postgres::{CHANNEL, Change, ChangeStream, PostgresStore};
+pub use schema::SchemaVersion;
 pub use sqlite::{SqliteStore, Synchronous};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -37,8 +41,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// (`Arc<dyn Store>`) and safe to call from many tasks at once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Applies the embedded migrations this build knows.
+    /// Applies the embedded migrations this build knows that the database lacks.
+    /// Refuses ([`StoreError::SchemaTooNew`]) a database a newer build migrated.
     async fn migrate(&self) -> Result<()>;
+
+    /// The newest migration the database has applied, and the newest this build knows.
+    async fn schema_version(&self) -> Result<SchemaVersion>;
 
     /// Inserts jobs in one transaction: all of them or none.
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()>;
@@ -47,6 +55,12 @@ pub trait Store: Send + Sync + 'static {
     /// worker, highest priority first and oldest first within a priority, and spends
     /// one attempt on each. No job is ever returned to two callers.
     async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>>;
+
+    /// The jobs running under `worker_id` whose ids are not in `known`: what a claim
+    /// took for that worker when its answer was lost (the connection dropped as the
+    /// claim committed). The worker runs them as if it had just claimed them; nothing
+    /// else would, since it is alive.
+    async fn lost_claims(&self, worker_id: &str, known: &[String]) -> Result<Vec<ClaimedJob>>;
 
     /// Applies the outcomes of finished (or released) attempts in one transaction.
     /// An entry whose job is no longer running under that worker and attempt (it was
@@ -74,6 +88,8 @@ pub trait Store: Send + Sync + 'static {
     async fn heartbeat_worker(&self, worker_id: &str, now: Micros) -> Result<()>;
     async fn remove_worker(&self, worker_id: &str) -> Result<()>;
     async fn list_workers(&self) -> Result<Vec<WorkerInfo>>;
+    /// Every registered worker, oldest first, with how many jobs it is running.
+    async fn worker_loads(&self) -> Result<Vec<WorkerLoad>>;
 
     /// Records that a plugin version was loaded (or failed to load) by some daemon,
     /// with the job types it declares, so the CLI can validate payloads and list
@@ -192,7 +208,8 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
     Ok(Arc::new(store))
 }
 
-fn is_postgres(url: &str) -> bool {
+/// Whether a URL names a PostgreSQL database (else a SQLite file).
+pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 

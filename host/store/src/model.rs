@@ -411,6 +411,15 @@ pub struct WorkerInfo {
     pub heartbeat_at: Micros,
 }
 
+/// A registered daemon and how many jobs it is running now (`jobhost workers`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkerLoad {
+    #[serde(flatten)]
+    pub worker: WorkerInfo,
+    /// Jobs claimed by it and not yet settled.
+    pub running: u64,
+}
+
 /// A plugin version some daemon loaded, or tried to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PluginRecord {

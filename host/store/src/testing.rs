@@ -6,10 +6,19 @@
 //! project's machines run PostgreSQL there, trust auth, user `postgres`). A test that
 //! needs PostgreSQL and cannot reach it fails with a message saying so: it never skips.
 //!
+//! For tests of upgrades, [`migrate_up_to`] leaves a database (of either backend) at an
+//! older schema version, and [`record_unknown_migration`] makes it look migrated by a
+//! newer build.
+//!
 //! The work happens on a thread of its own with its own small runtime, so these calls
 //! are the same from a plain `#[test]` and from inside a tokio runtime.
 
-use sqlx::{Connection, Executor, PgConnection};
+use std::borrow::Cow;
+use std::future::Future;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions as _, Connection, Executor, PgConnection, SqliteConnection};
 
 /// The environment variable that names the server (any database on it) to create test
 /// databases through.
@@ -62,6 +71,30 @@ impl TestDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Cuts every connection to this database (`pg_terminate_backend`), as a failover
+    /// or a network fault would; the server and other databases are left alone. Returns
+    /// how many it cut.
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    pub fn terminate_connections(&self) -> u64 {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        let cut = on_own_thread(async move {
+            let mut conn = PgConnection::connect(&admin_url).await?;
+            let cut: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()) AS cut",
+            )
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+            conn.close().await?;
+            Ok(cut)
+        });
+        cut.unwrap_or_else(|e| panic!("terminating the connections to {}: {e}", self.name)) as u64
+    }
 }
 
 impl Drop for TestDatabase {
@@ -79,19 +112,126 @@ impl Drop for TestDatabase {
 /// Runs one statement on a fresh connection to the admin database.
 fn on_admin_connection(admin_url: &str, sql: String) -> Result<(), sqlx::Error> {
     let admin_url = admin_url.to_string();
+    on_own_thread(async move {
+        let mut conn = PgConnection::connect(&admin_url).await?;
+        conn.execute(sql.as_str()).await?;
+        conn.close().await
+    })
+}
+
+/// Runs `work` to completion on a thread of its own, in a runtime of its own.
+fn on_own_thread<T: Send + 'static>(
+    work: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+) -> Result<T, sqlx::Error> {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(sqlx::Error::Io)?;
-        runtime.block_on(async {
-            let mut conn = PgConnection::connect(&admin_url).await?;
-            conn.execute(sql.as_str()).await?;
-            conn.close().await
-        })
+        runtime.block_on(work)
     })
     .join()
-    .unwrap_or_else(|_| Err(sqlx::Error::Protocol("the admin thread panicked".into())))
+    .unwrap_or_else(|_| {
+        Err(sqlx::Error::Protocol(
+            "the test helper's thread panicked".into(),
+        ))
+    })
+}
+
+/// Adds `n` completed jobs (type `noop`) to the migrated PostgreSQL database at `url`, as
+/// months of finished work would leave them, and analyzes the table as autovacuum
+/// would: for measuring what finished rows cost the claims.
+///
+/// # Panics
+/// When the database cannot be written.
+pub fn add_completed_jobs(url: &str, n: u64) {
+    let url = url.to_string();
+    let done = on_own_thread(async move {
+        let mut conn = PgConnection::connect(&url).await?;
+        let insert = sqlx::query(
+            "INSERT INTO jobs (id, job_type, queue, payload, priority, status, attempt, \
+             max_attempts, run_at, created_at, started_at, finished_at, completed_by, result) \
+             SELECT 'done-' || n, 'noop', 'default', '{}', 0, 'completed', 1, 3, n, n, n, n, \
+             'bench', 'null' FROM generate_series(1, $1) AS n",
+        )
+        .bind(n as i64);
+        conn.execute(insert).await?;
+        conn.execute("VACUUM ANALYZE jobs").await?;
+        conn.close().await
+    });
+    done.unwrap_or_else(|e| panic!("adding {n} completed jobs: {e}"));
+}
+
+/// The version of a migration no build of jobhost has: [`record_unknown_migration`]'s.
+pub const UNKNOWN_MIGRATION: i64 = 9999;
+
+/// Records in the database at `url` (either backend) a migration this build does not
+/// know, version [`UNKNOWN_MIGRATION`], as a newer jobhost would have left it.
+///
+/// # Panics
+/// When the database cannot be opened or written.
+pub fn record_unknown_migration(url: &str) {
+    const SQL: &str = "INSERT INTO _sqlx_migrations \
+         (version, description, success, checksum, execution_time) \
+         VALUES ($1, 'from a newer jobhost', TRUE, $2, 0)";
+    let url = url.to_string();
+    let done = on_own_thread(async move {
+        let checksum = vec![0u8; 48];
+        if crate::is_postgres(&url) {
+            let mut conn = PgConnection::connect(&url).await?;
+            let insert = sqlx::query(SQL).bind(UNKNOWN_MIGRATION).bind(checksum);
+            conn.execute(insert).await?;
+        } else {
+            let mut conn = sqlite_connection(&url).await?;
+            let insert = sqlx::query(SQL).bind(UNKNOWN_MIGRATION).bind(checksum);
+            conn.execute(insert).await?;
+        }
+        Ok(())
+    });
+    done.unwrap_or_else(|e| panic!("recording an unknown migration: {e}"));
+}
+
+/// Applies to the database at `url` (either backend) only the migrations up to
+/// `version`: a database as an older build of jobhost left it.
+///
+/// # Panics
+/// When the database cannot be opened or migrated.
+pub fn migrate_up_to(url: &str, version: i64) {
+    fn older(migrator: &Migrator, version: i64) -> Migrator {
+        let migrations = migrator.iter().filter(|m| m.version <= version);
+        Migrator {
+            migrations: Cow::Owned(migrations.cloned().collect()),
+            ..Migrator::DEFAULT
+        }
+    }
+    let url = url.to_string();
+    let done = on_own_thread(async move {
+        let migrated = if crate::is_postgres(&url) {
+            let pool = sqlx::PgPool::connect(&url).await?;
+            let migrated = older(&crate::postgres::schema::MIGRATOR, version)
+                .run(&pool)
+                .await;
+            pool.close().await;
+            migrated
+        } else {
+            let mut conn = sqlite_connection(&url).await?;
+            older(&crate::sqlite::schema::MIGRATOR, version)
+                .run_direct(&mut conn)
+                .await
+        };
+        migrated.map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+    });
+    done.unwrap_or_else(|e| panic!("migrating up to version {version}: {e}"));
+}
+
+async fn sqlite_connection(url: &str) -> Result<SqliteConnection, sqlx::Error> {
+    let path = crate::sqlite::path_of(url)
+        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .connect()
+        .await
 }
 
 /// `url` with its database (the path) replaced by `name`; the query string is kept.

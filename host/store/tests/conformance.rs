@@ -948,6 +948,60 @@ async fn registering_again_updates_the_worker_and_removing_forgets_it(store: Arc
     assert!(store.list_workers().await.unwrap().is_empty());
 }
 
+async fn worker_loads_count_the_jobs_each_worker_is_running(store: Arc<dyn Store>) {
+    register(store.as_ref(), "w1", T0).await;
+    register(store.as_ref(), "w2", T0 + 1).await;
+    register(store.as_ref(), "idle", T0 + 2).await;
+    let jobs: Vec<NewJob> = (0..5).map(|n| job(&format!("j{n}"), 0, T0 + n)).collect();
+    store.enqueue(&jobs).await.unwrap();
+    let first = claim(store.as_ref(), "w1", 3, T0 + 10).await;
+    claim(store.as_ref(), "w2", 2, T0 + 10).await;
+    let done = settlement(&first[0], "w1", complete_with(vec![]));
+    store.settle(&[done]).await.unwrap();
+
+    let loads = store.worker_loads().await.unwrap();
+    let seen: Vec<(&str, &str, u64)> = loads
+        .iter()
+        .map(|l| (l.worker.id.as_str(), l.worker.host.as_str(), l.running))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("w1", "test-host", 2),
+            ("w2", "test-host", 2),
+            ("idle", "test-host", 0)
+        ]
+    );
+    assert_eq!(loads[1].worker.started_at, T0 + 1);
+}
+
+async fn lost_claims_are_the_running_jobs_a_worker_does_not_know_it_holds(store: Arc<dyn Store>) {
+    let jobs: Vec<NewJob> = (0..4).map(|n| job(&format!("j{n}"), 0, T0 + n)).collect();
+    store.enqueue(&jobs).await.unwrap();
+    let mine = claim(store.as_ref(), "w1", 3, T0 + 10).await;
+    claim(store.as_ref(), "w2", 1, T0 + 10).await;
+    let known = vec![mine[0].id.clone()];
+    let lost = store.lost_claims("w1", &known).await.unwrap();
+    assert_eq!(ids(&lost), ["j1", "j2"]);
+    assert_eq!(
+        lost[0], mine[1],
+        "a lost claim comes back as the claim returned it"
+    );
+    let all: Vec<String> = mine.iter().map(|j| j.id.clone()).collect();
+    assert!(store.lost_claims("w1", &all).await.unwrap().is_empty());
+    assert!(store.lost_claims("nobody", &[]).await.unwrap().is_empty());
+}
+
+async fn a_migrated_database_is_at_the_version_this_build_knows(store: Arc<dyn Store>) {
+    let version = store.schema_version().await.unwrap();
+    assert!(version.is_current(), "{version:?}");
+    assert!(version.known >= 6, "{version:?}");
+    version.refuse_newer().unwrap();
+    // Migrating again applies nothing and changes nothing.
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), version);
+}
+
 /// Enqueues, claims and dead-letters one job per entry: `(id, type, reason, failed_at)`.
 /// Each fails after one retried attempt, so each has two attempt rows.
 async fn dead_letters(store: &dyn Store, rows: &[(&str, &str, DeadReason, Micros)]) {
@@ -1729,6 +1783,9 @@ async fn a_firing_enqueues_its_job_once_however_many_race_for_it(store: Arc<dyn 
 }
 
 on_every_backend! {
+    lost_claims_are_the_running_jobs_a_worker_does_not_know_it_holds,
+    worker_loads_count_the_jobs_each_worker_is_running,
+    a_migrated_database_is_at_the_version_this_build_knows,
     schedules_are_added_listed_paused_resumed_and_removed,
     a_firing_enqueues_its_job_once_however_many_race_for_it,
     a_unique_key_is_held_by_one_live_job_of_its_type,

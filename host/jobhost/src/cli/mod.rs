@@ -7,12 +7,14 @@ mod dlq;
 mod enqueue;
 mod health;
 mod jobs;
+mod migrate;
 mod output;
 mod plugins;
 mod progress;
 mod queues;
 mod serve;
 mod stats;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,11 @@ pub struct Cli {
         default_value = "normal"
     )]
     pub sqlite_synchronous: Synchronous,
+    /// The most database connections this process keeps open (default: 8 on
+    /// PostgreSQL, 4 on SQLite). A daemon on PostgreSQL opens one more to listen for
+    /// new work; see docs/deployment.md for sizing.
+    #[arg(long, global = true, env = "JOBHOST_DB_POOL_SIZE")]
+    pub db_pool_size: Option<u32>,
     /// Named secrets plugins may be granted by their manifests (`[capabilities]
     /// secrets`): a TOML file of `NAME = "value"` lines. Values are never logged.
     #[arg(long, global = true, env = "JOBHOST_SECRETS_FILE")]
@@ -87,7 +94,10 @@ pub enum Command {
     Stats,
     /// Healthy, degraded or unhealthy, with the reasons; exit code 0, 1 or 2.
     Health(health::HealthArgs),
-    /// Apply the database migrations this build knows.
+    /// List the registered daemons: host, pid, start, last heartbeat, running jobs.
+    Workers,
+    /// Apply the database migrations this build knows. Other commands migrate only a
+    /// fresh database, or a SQLite file; every command refuses a newer schema.
     Migrate,
 }
 
@@ -99,6 +109,7 @@ impl Cli {
             plugins_dir: self.plugins.clone(),
             cache_dir: self.cache_dir.clone(),
             sqlite_synchronous: self.sqlite_synchronous,
+            db_pool_size: self.db_pool_size,
             ..Config::default()
         }
     }
@@ -129,20 +140,23 @@ impl Cli {
             Command::Plugins(command) => plugins::run(command, &self).await,
             Command::Stats => stats::run(&*self.store().await?, self.json).await,
             Command::Health(args) => health::run(args, &self).await,
-            Command::Migrate => {
-                self.store().await?;
-                println!("migrations applied to {}", self.db);
-                Ok(ExitCode::SUCCESS)
-            }
+            Command::Workers => workers::run(&*self.store().await?, self.json).await,
+            Command::Migrate => migrate::run(&self).await,
         }
     }
 }
+
+/// What is logged without `JOBHOST_LOG`: `info`, except the connection pool's own
+/// warnings, which repeat (one per pooled connection) what jobhost says once, in its
+/// words, when the database drops connections.
+const DEFAULT_LOG_FILTER: &str = "info,sqlx_core::pool=error";
 
 /// Logs go to stderr; `JOBHOST_LOG` sets the filter (default `info`), and
 /// `JOBHOST_LOG_FORMAT=json` prints one JSON object per line.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("JOBHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("JOBHOST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -32,6 +32,15 @@ pub struct ServeArgs {
     /// How often to look for due jobs when nothing woke the daemon.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
     pub poll_interval: Duration,
+    /// How often this daemon records in the database that it is alive.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub heartbeat_interval: Duration,
+    /// A daemon whose heartbeat is older than this is taken for dead, and any daemon
+    /// puts its running jobs back (a dead process on the same host is noticed sooner,
+    /// at the next heartbeat). More than twice the heartbeat interval; every daemon on
+    /// a database should use the same values.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub stale_after: Duration,
     /// Default fuel budget of an attempt (a job type or manifest may override it).
     #[arg(long)]
     pub fuel: Option<u64>,
@@ -85,6 +94,8 @@ pub async fn run(args: &ServeArgs, mut config: Config) -> Result<ExitCode> {
     config.backoff_cap = args.backoff_cap;
     config.shutdown_grace = args.grace;
     config.poll_interval = args.poll_interval;
+    config.heartbeat_interval = args.heartbeat_interval;
+    config.stale_after = args.stale_after;
     config.retain_completed = args.retain_completed.0;
     config.maintenance_interval = args.maintenance_interval;
     config.http = args.http.map(|addr| HttpConfig {

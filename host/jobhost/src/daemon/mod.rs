@@ -2,6 +2,8 @@
 //! graceful stop.
 //!
 //! - `serve.rs`: the order of start-up and shutdown.
+//! - `open.rs`: opening the database, and which commands migrate it (and refuse a
+//!   schema a newer build wrote).
 //! - `liveness.rs`: this daemon's registration, heartbeat, and the rescue of jobs held by
 //!   daemons that died.
 //! - `maintenance.rs`: purging completed jobs past their retention.
@@ -13,9 +15,11 @@
 mod cron;
 mod liveness;
 mod maintenance;
+mod open;
 mod plugins;
 mod serve;
 mod signal;
 mod wake;
 
-pub use serve::{Daemon, open_store, serve};
+pub use open::{connect, migrate, open_store};
+pub use serve::{Daemon, serve};

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use jobhost_runtime::{Registry, Runtime};
-use jobhost_store::{ConnectOptions, Store, WorkerInfo};
+use jobhost_store::{Store, WorkerInfo};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{cron, liveness, maintenance, plugins, signal, wake};
+use super::{cron, liveness, maintenance, open_store, plugins, signal, wake};
 use crate::config::Config;
 use crate::worker::{PoolContext, StoreKv, WorkerPool};
 
@@ -29,23 +29,6 @@ pub struct Daemon {
     _plugin_watcher: jobhost_runtime::Watcher,
     _db_watcher: Option<notify::RecommendedWatcher>,
     _db_listener: Option<wake::Listening>,
-}
-
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    let options = ConnectOptions {
-        sqlite_synchronous: config.sqlite_synchronous,
-        max_connections: None,
-    };
-    let store = jobhost_store::connect(&config.db_url, &options)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database {}",
-                jobhost_store::redact_url(&config.db_url)
-            )
-        })?;
-    store.migrate().await.context("migrating the database")?;
-    Ok(store)
 }
 
 impl Daemon {

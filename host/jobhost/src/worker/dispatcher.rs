@@ -1,5 +1,11 @@
 //! Claims jobs while the pool has room; sleeps until woken (new work, room freed, or
 //! the poll interval for delayed jobs coming due) when it has none.
+//!
+//! A claim that failed may have committed all the same (the connection dropped after
+//! the server committed, before its answer arrived): its jobs are running under this
+//! daemon, which is alive, so no rescue would take them back. So after a failed claim
+//! the dispatcher asks the store for the jobs running under it that it does not know
+//! it holds, and runs them, before it claims again.
 
 use std::sync::Arc;
 
@@ -7,6 +13,8 @@ use crossbeam_channel::Sender;
 use jobhost_store::{ClaimParams, ClaimedJob, now_micros};
 use tokio::sync::watch;
 use tracing::warn;
+
+use jobhost_store::Store;
 
 use super::{InFlight, PoolContext};
 
@@ -22,9 +30,25 @@ pub(super) async fn run(
     // Room for every executor to be busy, a batch waiting, and a batch of finished
     // attempts being settled, so an executor never waits for a database round trip.
     let capacity = ctx.config.concurrency + 2 * ctx.config.claim_batch as usize;
+    let mut unsure = false;
     loop {
         if *stop.borrow() {
             return;
+        }
+        if unsure {
+            match find_lost_claims(ctx.store.as_ref(), &ctx.worker_id, &in_flight).await {
+                Ok(lost) => {
+                    unsure = false;
+                    dispatch(lost, &jobs, &in_flight);
+                }
+                Err(e) => {
+                    warn!(
+                        "could not look for jobs claimed by the failed claim, will try again: {e}"
+                    );
+                    tokio::time::sleep(CLAIM_ERROR_PAUSE).await;
+                    continue;
+                }
+            }
         }
         let room = capacity.saturating_sub(in_flight.get());
         if room > 0 {
@@ -35,16 +59,13 @@ pub(super) async fn run(
             };
             match ctx.store.claim(&params).await {
                 Ok(claimed) if !claimed.is_empty() => {
-                    in_flight.add(claimed.len());
-                    for job in claimed {
-                        // The executors outlive the dispatcher, so the channel is open.
-                        let _ = jobs.send(job);
-                    }
+                    dispatch(claimed, &jobs, &in_flight);
                     continue;
                 }
                 Ok(_) => {}
                 Err(e) => {
                     warn!("could not claim jobs, will try again: {e}");
+                    unsure = true;
                     tokio::time::sleep(CLAIM_ERROR_PAUSE).await;
                     continue;
                 }
@@ -57,4 +78,28 @@ pub(super) async fn run(
             _ = stop.changed() => {}
         }
     }
+}
+
+fn dispatch(claimed: Vec<ClaimedJob>, jobs: &Sender<ClaimedJob>, in_flight: &InFlight) {
+    in_flight.add(&claimed);
+    for job in claimed {
+        // The executors outlive the dispatcher, so the channel is open.
+        let _ = jobs.send(job);
+    }
+}
+
+/// The jobs a failed claim may have taken for this daemon after all.
+async fn find_lost_claims(
+    store: &dyn Store,
+    worker_id: &str,
+    in_flight: &InFlight,
+) -> jobhost_store::Result<Vec<ClaimedJob>> {
+    let lost = store.lost_claims(worker_id, &in_flight.known()).await?;
+    if !lost.is_empty() {
+        warn!(
+            jobs = lost.len(),
+            "a claim that seemed to fail had taken jobs for this daemon; running them"
+        );
+    }
+    Ok(lost)
 }

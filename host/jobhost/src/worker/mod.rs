@@ -21,13 +21,14 @@ mod executor;
 mod kv;
 mod settler;
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use jobhost_runtime::{CancelFlag, Registry, Runtime};
-use jobhost_store::Store;
+use jobhost_store::{ClaimedJob, Settlement, Store};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
@@ -58,21 +59,35 @@ impl PoolContext {
     }
 }
 
-/// Jobs claimed and not yet settled: the pool's measure of how full it is.
+/// Jobs claimed and not yet settled: the pool's measure of how full it is, and (by id)
+/// what it knows it holds, so that a claim whose answer was lost can be found.
 #[derive(Default)]
 pub(crate) struct InFlight {
     count: AtomicUsize,
+    ids: Mutex<HashSet<String>>,
     freed: Notify,
 }
 
 impl InFlight {
-    fn add(&self, n: usize) {
-        self.count.fetch_add(n, Ordering::SeqCst);
+    fn add(&self, jobs: &[ClaimedJob]) {
+        let mut ids = self.ids.lock().expect("in-flight lock");
+        ids.extend(jobs.iter().map(|j| j.id.clone()));
+        self.count.fetch_add(jobs.len(), Ordering::SeqCst);
     }
 
-    fn release(&self, n: usize) {
-        self.count.fetch_sub(n, Ordering::SeqCst);
+    /// Called once the settlements are committed (or found stale).
+    fn release(&self, settled: &[Settlement]) {
+        let mut ids = self.ids.lock().expect("in-flight lock");
+        for s in settled {
+            ids.remove(&s.record.job_id);
+        }
+        self.count.fetch_sub(settled.len(), Ordering::SeqCst);
         self.freed.notify_one();
+    }
+
+    fn known(&self) -> Vec<String> {
+        let ids = self.ids.lock().expect("in-flight lock");
+        ids.iter().cloned().collect()
     }
 
     fn get(&self) -> usize {

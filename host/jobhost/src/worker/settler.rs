@@ -77,7 +77,7 @@ pub(super) async fn run(
                     .settled(kv_writes, &s.record.job_id, s.record.attempt);
             }
         }
-        in_flight.release(batch.len());
+        in_flight.release(&batch);
         if new_work {
             ctx.wake.notify_one();
         }

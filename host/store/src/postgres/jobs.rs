@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use super::NOTIFY_SQL;
 use super::rows::{self, CLAIMED_COLUMNS, int};
@@ -105,6 +105,25 @@ pub async fn claim(conn: &mut PgConnection, params: &ClaimParams) -> Result<Vec<
             .then(a.created_at.cmp(&b.created_at))
     });
     Ok(claimed)
+}
+
+/// Through the partial index on running jobs: a worker runs few.
+pub async fn lost_claims(
+    pool: &PgPool,
+    worker_id: &str,
+    known: &[String],
+) -> Result<Vec<ClaimedJob>> {
+    let sql = format!(
+        "SELECT {CLAIMED_COLUMNS} FROM jobs WHERE status = 'running' AND locked_by = $1 \
+         AND id <> ALL($2::text[]) ORDER BY priority DESC, run_at, created_at"
+    );
+    let found = sqlx::query(&sql)
+        .bind(worker_id)
+        .bind(known)
+        .fetch_all(pool)
+        .await
+        .map_err(db("looking for claims whose answer was lost"))?;
+    found.iter().map(rows::claimed).collect()
 }
 
 #[cfg(test)]

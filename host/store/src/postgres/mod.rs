@@ -20,6 +20,7 @@
 //! - `stats.rs`, `workers.rs`, `plugins.rs`: the counts, the worker registry, the plugin
 //!   history.
 //! - `listen.rs`: the [`ChangeStream`] a daemon wakes on.
+//! - `schema.rs`: the embedded migrations and the version a database is at.
 //! - `rows.rs`: turning rows into model values.
 
 mod admin;
@@ -33,6 +34,7 @@ mod plugins;
 mod queues;
 mod rescue;
 mod rows;
+pub(crate) mod schema;
 mod settle;
 mod stats;
 mod unique;
@@ -50,7 +52,7 @@ pub use listen::{Change, ChangeStream};
 
 use crate::error::{StoreError, db};
 use crate::model::*;
-use crate::{ConnectOptions, Result, Store};
+use crate::{ConnectOptions, Result, SchemaVersion, Store};
 
 /// The channel on which writes that make work claimable notify the daemons.
 pub const CHANNEL: &str = "jobhost_jobs";
@@ -110,12 +112,21 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<()> {
+        let version = self.schema_version().await?;
+        version.refuse_newer()?;
+        if version.is_current() {
+            // Nothing to apply; and the migrator would create its table if missing,
+            // which a role without the right to change the schema may not do.
+            return Ok(());
+        }
         // The migrator holds an advisory lock while it runs, so daemons starting
         // together on a fresh database apply each migration once.
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        schema::MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<SchemaVersion> {
+        schema::version(&self.pool).await
     }
 
     async fn enqueue(&self, new_jobs: &[NewJob]) -> Result<()> {
@@ -128,6 +139,10 @@ impl Store for PostgresStore {
     async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
         let mut conn = self.connection("claiming jobs").await?;
         jobs::claim(&mut conn, params).await
+    }
+
+    async fn lost_claims(&self, worker_id: &str, known: &[String]) -> Result<Vec<ClaimedJob>> {
+        jobs::lost_claims(&self.pool, worker_id, known).await
     }
 
     async fn settle(&self, batch: &[Settlement]) -> Result<SettleReport> {
@@ -188,6 +203,10 @@ impl Store for PostgresStore {
 
     async fn list_workers(&self) -> Result<Vec<WorkerInfo>> {
         workers::list_workers(&self.pool).await
+    }
+
+    async fn worker_loads(&self) -> Result<Vec<WorkerLoad>> {
+        workers::worker_loads(&self.pool).await
     }
 
     async fn record_plugin(&self, plugin: &PluginRecord) -> Result<()> {

@@ -143,6 +143,11 @@ pub fn worker(row: &PgRow) -> Result<WorkerInfo> {
     })
 }
 
+/// A `COUNT(*)` column.
+pub fn count(row: &PgRow, column: &str) -> Result<u64> {
+    Ok(get::<i64>(row, column)?.max(0) as u64)
+}
+
 /// The `id` column of each row.
 pub fn ids(found: &[PgRow]) -> Result<Vec<String>> {
     found.iter().map(|row| get(row, "id")).collect()

@@ -3,12 +3,12 @@
 
 use std::sync::LazyLock;
 
-use sqlx::SqliteConnection;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::batch::for_chunks;
 use super::rows::{self, CLAIMED_COLUMNS};
 use crate::Result;
-use crate::error::db;
+use crate::error::{StoreError, db};
 use crate::model::*;
 
 /// Inserts new pending jobs (enqueued ones and follow-ups), many per statement.
@@ -71,4 +71,29 @@ pub async fn claim(conn: &mut SqliteConnection, params: &ClaimParams) -> Result<
             .then(a.created_at.cmp(&b.created_at))
     });
     Ok(claimed)
+}
+
+/// Through the partial index on running jobs: a worker runs few. `known` travels as one
+/// JSON array.
+pub async fn lost_claims(
+    pool: &SqlitePool,
+    worker_id: &str,
+    known: &[String],
+) -> Result<Vec<ClaimedJob>> {
+    let sql = format!(
+        "SELECT {CLAIMED_COLUMNS} FROM jobs WHERE status = 'running' AND locked_by = ?1 \
+         AND id NOT IN (SELECT value FROM json_each(?2)) \
+         ORDER BY priority DESC, run_at, created_at"
+    );
+    let known = serde_json::to_string(known).map_err(|e| StoreError::Corrupt {
+        table: "jobs",
+        reason: e.to_string(),
+    })?;
+    let found = sqlx::query(&sql)
+        .bind(worker_id)
+        .bind(known)
+        .fetch_all(pool)
+        .await
+        .map_err(db("looking for claims whose answer was lost"))?;
+    found.iter().map(rows::claimed).collect()
 }

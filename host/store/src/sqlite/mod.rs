@@ -16,6 +16,7 @@
 //!   jobs, recent attempts for durations by type.
 //! - `stats.rs`, `workers.rs`, `plugins.rs`: the counts, the worker registry, the plugin
 //!   history.
+//! - `schema.rs`: the embedded migrations and the version a database is at.
 //! - `rows.rs`: turning rows into model values.
 
 mod admin;
@@ -29,6 +30,7 @@ mod plugins;
 mod queues;
 mod rescue;
 mod rows;
+pub(crate) mod schema;
 mod settle;
 mod stats;
 mod unique;
@@ -47,7 +49,7 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::error::{StoreError, db};
 use crate::model::*;
-use crate::{ConnectOptions, Result, Store};
+use crate::{ConnectOptions, Result, SchemaVersion, Store};
 
 /// How long a writer waits for another one before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -118,7 +120,7 @@ pub struct SqliteStore {
 }
 
 /// The file a URL names: `sqlite://PATH`, `sqlite:PATH`, or a bare path.
-fn path_of(url: &str) -> Result<PathBuf> {
+pub(crate) fn path_of(url: &str) -> Result<PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -171,10 +173,19 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await?;
+        let version = self.schema_version().await?;
+        version.refuse_newer()?;
+        if version.is_current() {
+            // Nothing to apply; and the migrator would create its table if missing,
+            // which a role without the right to change the schema may not do.
+            return Ok(());
+        }
+        schema::MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<SchemaVersion> {
+        schema::version(&self.pool).await
     }
 
     async fn enqueue(&self, new_jobs: &[NewJob]) -> Result<()> {
@@ -189,6 +200,10 @@ impl Store for SqliteStore {
         let claimed = jobs::claim(&mut tx, params).await?;
         tx.commit().await.map_err(db("committing a claim"))?;
         Ok(claimed)
+    }
+
+    async fn lost_claims(&self, worker_id: &str, known: &[String]) -> Result<Vec<ClaimedJob>> {
+        jobs::lost_claims(&self.pool, worker_id, known).await
     }
 
     async fn settle(&self, batch: &[Settlement]) -> Result<SettleReport> {
@@ -249,6 +264,10 @@ impl Store for SqliteStore {
 
     async fn list_workers(&self) -> Result<Vec<WorkerInfo>> {
         workers::list_workers(&self.pool).await
+    }
+
+    async fn worker_loads(&self) -> Result<Vec<WorkerLoad>> {
+        workers::worker_loads(&self.pool).await
     }
 
     async fn record_plugin(&self, plugin: &PluginRecord) -> Result<()> {

@@ -127,6 +127,11 @@ pub fn worker(row: &SqliteRow) -> Result<WorkerInfo> {
     })
 }
 
+/// A `COUNT(*)` column.
+pub fn count(row: &SqliteRow, column: &str) -> Result<u64> {
+    Ok(get::<i64>(row, column)?.max(0) as u64)
+}
+
 /// The `id` column of each row.
 pub fn ids(found: &[SqliteRow]) -> Result<Vec<String>> {
     found.iter().map(|row| get(row, "id")).collect()

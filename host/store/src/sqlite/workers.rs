@@ -57,3 +57,24 @@ pub async fn list_workers(pool: &SqlitePool) -> Result<Vec<WorkerInfo>> {
         .map_err(db("listing workers"))?;
     found.iter().map(rows::worker).collect()
 }
+
+/// Counts through the partial index on running jobs, so a table full of finished jobs
+/// costs nothing here.
+pub async fn worker_loads(pool: &SqlitePool) -> Result<Vec<WorkerLoad>> {
+    let sql = "SELECT w.id, w.host, w.pid, w.started_at, w.heartbeat_at, \
+               (SELECT COUNT(*) FROM jobs j WHERE j.status = 'running' AND j.locked_by = w.id) \
+               AS running FROM workers w ORDER BY w.started_at, w.id";
+    let found = sqlx::query(sql)
+        .fetch_all(pool)
+        .await
+        .map_err(db("listing workers and their jobs"))?;
+    found
+        .iter()
+        .map(|row| {
+            Ok(WorkerLoad {
+                worker: rows::worker(row)?,
+                running: rows::count(row, "running")?,
+            })
+        })
+        .collect()
+}
