@@ -7,6 +7,7 @@ mod crash;
 mod failures;
 mod flow;
 mod hot_reload;
+mod http_api;
 mod languages;
 mod operations;
 mod plugin_check;

@@ -15,7 +15,7 @@ use jobhost_store::{Micros, NewJob, Store, now_micros};
 use super::Cli;
 use super::output::print_json;
 use super::progress;
-use crate::config::DEFAULT_MAX_ATTEMPTS;
+use crate::ops::enqueue::{self as enqueue_ops, Enqueued, TypeFacts, TypeRules};
 use crate::queue::{EnqueueRequest, enqueue, priority};
 
 #[derive(Debug, Args)]
@@ -46,26 +46,13 @@ pub struct EnqueueArgs {
     pub queue: Option<String>,
     /// While a job of this type with this key is pending or running, enqueue nothing
     /// and print that job's id instead.
-    #[arg(long, conflicts_with = "from_file", value_parser = parse_unique_key)]
+    #[arg(long, conflicts_with = "from_file", value_parser = enqueue_ops::parse_unique_key)]
     pub unique_key: Option<String>,
     /// Enqueue one job per line of this JSON-lines file (each line a payload). Every
     /// line is checked first: a bad one is reported with its number and nothing is
     /// enqueued. Then the jobs are written in transactions of 1,000; prints how many.
     #[arg(long, conflicts_with_all = ["payload", "payload_file"])]
     pub from_file: Option<PathBuf>,
-}
-
-/// Longest `--unique-key`, in bytes.
-const MAX_UNIQUE_KEY: usize = 512;
-
-fn parse_unique_key(text: &str) -> Result<String, String> {
-    if text.is_empty() || text.len() > MAX_UNIQUE_KEY {
-        return Err(format!(
-            "a unique key must be 1 to {MAX_UNIQUE_KEY} bytes long; this one is {}",
-            text.len()
-        ));
-    }
-    Ok(text.to_string())
 }
 
 /// Jobs written per transaction by `--from-file`.
@@ -98,17 +85,12 @@ fn read_payload(args: &EnqueueArgs) -> Result<String> {
 
 /// The job type's schema and default attempts: as recorded by a daemon that loaded its
 /// plugin, else as the plugins directory declares it.
-async fn job_type_facts(
-    cli: &Cli,
-    store: &dyn Store,
-    job_type: &str,
-) -> Result<Option<(Option<String>, Option<u32>)>> {
-    if let Some(record) = store
-        .job_type(job_type)
+async fn job_type_facts(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<Option<TypeFacts>> {
+    if let Some(facts) = enqueue_ops::recorded_facts(store, job_type)
         .await
         .context("looking up the job type")?
     {
-        return Ok(Some((record.payload_schema, record.max_attempts)));
+        return Ok(Some(facts));
     }
     if !cli.plugins.is_dir() {
         return Ok(None);
@@ -121,14 +103,7 @@ async fn job_type_facts(
         move || registry.sync()
     })
     .await?;
-    Ok(registry.get(job_type).and_then(|plugin| {
-        plugin.job_type(job_type).map(|t| {
-            (
-                t.payload_schema.as_ref().map(|s| s.schema().to_string()),
-                t.max_attempts,
-            )
-        })
-    }))
+    Ok(enqueue_ops::registry_facts(&registry, job_type))
 }
 
 /// What a job of this type must satisfy: its payload schema, if known, and its default
@@ -139,23 +114,14 @@ pub(super) async fn type_rules(
     job_type: &str,
 ) -> Result<(Option<PayloadSchema>, u32)> {
     let facts = job_type_facts(cli, store, job_type).await?;
-    let (schema, type_max_attempts) = match facts {
-        Some(facts) => facts,
-        None => {
-            eprintln!(
-                "warning: no plugin declares job type {job_type:?} yet; the job waits, and is \
-                 dead-lettered as job_not_found if no plugin handles it when it runs"
-            );
-            (None, None)
-        }
-    };
-    let schema = match schema {
-        Some(text) => Some(PayloadSchema::parse(&text).map_err(|e| {
-            anyhow::anyhow!("the schema of job type {job_type:?} is unusable: {e}")
-        })?),
-        None => None,
-    };
-    Ok((schema, type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)))
+    let rules = TypeRules::from_facts(job_type, facts).map_err(anyhow::Error::msg)?;
+    if !rules.known {
+        eprintln!(
+            "warning: no plugin declares job type {job_type:?} yet; the job waits, and is \
+             dead-lettered as job_not_found if no plugin handles it when it runs"
+        );
+    }
+    Ok((rules.schema, rules.default_max_attempts))
 }
 
 pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
@@ -186,22 +152,10 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         Ok(job) => job,
         Err(e) => bail!("{e}; nothing was enqueued"),
     };
-    let (id, created) = match &args.unique_key {
-        Some(key) => {
-            let outcome = store
-                .enqueue_unique(&job, key)
-                .await
-                .context("storing the job")?;
-            (outcome.id, outcome.created)
-        }
-        None => {
-            store
-                .enqueue(std::slice::from_ref(&job))
-                .await
-                .context("storing the job")?;
-            (job.id, true)
-        }
-    };
+    let Enqueued { id, created } =
+        enqueue_ops::store_job(store.as_ref(), &job, args.unique_key.as_deref())
+            .await
+            .context("storing the job")?;
     if !created {
         eprintln!(
             "a {} job with this unique key is pending or running already: {id}; nothing was enqueued",
