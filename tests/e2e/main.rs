@@ -4,6 +4,7 @@
 
 mod capabilities;
 mod crash;
+mod dashboard;
 mod failures;
 mod flow;
 mod hot_reload;
