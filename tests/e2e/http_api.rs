@@ -637,3 +637,110 @@ fn metrics_count_the_attempts_that_ran_and_read_the_queue_when_scraped() {
         "an emptied queue is no longer reported"
     );
 }
+
+#[test]
+fn bulk_enqueue_purge_and_cron_changes_over_http_as_from_the_cli() {
+    let world = World::new();
+    world.install_plugin("send_email");
+    world.install_plugin("echo");
+    let daemon = world.start_daemon(&["--http", "127.0.0.1:0"]);
+    let api = Api::of(&daemon);
+    api.post("/queues/mail/pause", "");
+
+    // One bad payload of 1,500: refused by index, nothing enqueued.
+    let payloads: Vec<String> = (0..1_500)
+        .map(|n| {
+            let to = if n == 1_234 {
+                "nobody".to_string()
+            } else {
+                format!("u{n}@example.com")
+            };
+            format!(r#"{{"to":"{to}","subject":"hi"}}"#)
+        })
+        .collect();
+    let batch = |payloads: &[String]| {
+        format!(
+            r#"{{"type":"send_email","queue":"mail","payloads":[{}]}}"#,
+            payloads.join(",")
+        )
+    };
+    api.refused(
+        "POST",
+        "/jobs/batch",
+        &batch(&payloads),
+        400,
+        "payload 1234",
+    );
+    assert_eq!(count(&world.stats(), "pending"), 0);
+    let mut good = payloads.clone();
+    good[1_234] = EMAIL.to_string();
+    let (status, done) = api.post("/jobs/batch", &batch(&good));
+    assert_eq!((status, &done["enqueued"]), (201, &Value::from(1_500)));
+    assert_eq!(count(&world.stats(), "pending"), 1_500);
+
+    world.enqueue("echo", "{}", &[]);
+    wait_until("the echo job completed", MINUTE, || {
+        count(&world.stats(), "completed") == 1
+    });
+    let (_, dry) = api.post("/jobs/purge", r#"{"older_than":"1ms","dry_run":true}"#);
+    assert_eq!(
+        (&dry["deleted"], &dry["dry_run"]),
+        (&Value::from(1), &Value::from(true))
+    );
+    assert_eq!(count(&world.stats(), "completed"), 1);
+    assert_eq!(
+        api.post("/jobs/purge", r#"{"older_than":"1ms"}"#).1["deleted"],
+        1
+    );
+    assert_eq!(count(&world.stats(), "completed"), 0);
+    api.refused(
+        "POST",
+        "/jobs/purge",
+        r#"{"older_than":"forever"}"#,
+        400,
+        "is not an age",
+    );
+
+    let add = r#"{"name":"yearly","expr":"0 3 1 1 *","type":"echo","payload":{"n":2}}"#;
+    let (status, added) = api.post("/cron", add);
+    assert_eq!(
+        (status, &added["name"]),
+        (201, &Value::from("yearly")),
+        "{added}"
+    );
+    assert_eq!(
+        world.cli_json(&["cron", "list"])[0]["payload"],
+        r#"{"n":2}"#
+    );
+    api.refused("POST", "/cron", add, 409, "exists already");
+    api.refused(
+        "POST",
+        "/cron",
+        r#"{"name":"x","expr":"every day","type":"echo"}"#,
+        400,
+        "cron",
+    );
+    api.refused(
+        "POST",
+        "/cron",
+        r#"{"name":"x","expr":"0 3 * * *","type":"send_email"}"#,
+        400,
+        "schema",
+    );
+    assert_eq!(api.post("/cron/yearly/pause", "").0, 200);
+    assert_eq!(world.cli_json(&["cron", "list"])[0]["paused"], true);
+    let (status, resumed) = api.post("/cron/yearly/resume", "");
+    assert_eq!(status, 200);
+    assert!(resumed["next_run_at"].as_i64().unwrap() > 0);
+    assert_eq!(world.cli_json(&["cron", "list"])[0]["paused"], false);
+    assert_eq!(api.delete("/cron/yearly").0, 200);
+    assert!(
+        world
+            .cli_json(&["cron", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    api.refused("DELETE", "/cron/yearly", "", 404, "no schedule is named");
+    api.refused("POST", "/cron/nope/resume", "", 404, "no schedule is named");
+}

@@ -1,5 +1,5 @@
-//! The rest of the operations: `stats`, `health`, queues (list, pause, resume), cron
-//! schedules, plugins, the Prometheus scrape, and the last hour's samples the
+//! The rest of the operations: `stats`, `health`, queues (list, pause, resume),
+//! plugins, the Prometheus scrape, and the last hour's samples the
 //! dashboard draws.
 
 use axum::Json;
@@ -47,10 +47,6 @@ pub async fn pause_queue(State(state): State<AppState>, Path(queue): Path<String
 pub async fn resume_queue(State(state): State<AppState>, Path(queue): Path<String>) -> Answer {
     let changed = state.store.resume_queue(&queue).await?;
     Ok(Json(json!({ "queue": queue, "changed": changed })))
-}
-
-pub async fn cron(State(state): State<AppState>) -> Answer {
-    to_json(&state.store.list_schedules().await?)
 }
 
 /// `{loaded, history}`: the plugins this daemon serves, and every version daemons

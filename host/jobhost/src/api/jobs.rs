@@ -1,5 +1,6 @@
 //! `POST /jobs` (enqueue, with the CLI's schema check and unique-key rule),
-//! `GET /jobs` (list with filters), `GET /jobs/{id}`, `POST /jobs/{id}/cancel`.
+//! `POST /jobs/batch` (bulk enqueue, every payload checked first), `GET /jobs` (list
+//! with filters), `GET /jobs/{id}`, `POST /jobs/{id}/cancel`, `POST /jobs/purge`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -15,6 +16,8 @@ use super::error::{
 };
 use crate::ops::enqueue::{self as enqueue_ops, TypeRules};
 use crate::ops::jobs::{self, CancelError};
+use crate::ops::retention;
+use crate::ops::when::parse_age;
 use crate::queue::{EnqueueRequest, enqueue, priority};
 
 /// A priority as a number or as `high`, `normal`, `low`.
@@ -80,7 +83,7 @@ impl EnqueueBody {
 }
 
 /// The type's rules: as a daemon recorded them, else as this daemon's plugins say.
-async fn rules(state: &AppState, job_type: &str) -> Result<TypeRules, ApiError> {
+pub(super) async fn rules(state: &AppState, job_type: &str) -> Result<TypeRules, ApiError> {
     let facts = match enqueue_ops::recorded_facts(state.store.as_ref(), job_type).await? {
         Some(facts) => Some(facts),
         None => state
@@ -89,6 +92,21 @@ async fn rules(state: &AppState, job_type: &str) -> Result<TypeRules, ApiError> 
             .and_then(|r| enqueue_ops::registry_facts(r, job_type)),
     };
     TypeRules::from_facts(job_type, facts).map_err(internal)
+}
+
+/// The API refuses a type no plugin declares, unless asked not to (the CLI warns).
+pub(super) fn known_or_allowed(
+    rules: &TypeRules,
+    job_type: &str,
+    allow_unknown_type: bool,
+) -> Result<(), ApiError> {
+    if rules.known || allow_unknown_type {
+        return Ok(());
+    }
+    Err(bad(format!(
+        "no plugin declares job type {job_type:?}: `GET /plugins` lists the types; send \
+         \"allow_unknown_type\": true to go ahead anyway. Nothing was written"
+    )))
 }
 
 /// 201 with `{id, created: true}`; 200 with `{id, created: false}` when a job with the
@@ -109,13 +127,7 @@ pub async fn enqueue(
             now_micros(),
         )
         .map_err(|e| bad(format!("{e}; nothing was enqueued")))?;
-    if !rules.known && !body.allow_unknown_type {
-        return Err(bad(format!(
-            "no plugin declares job type {:?}: `GET /plugins` lists the types; send \
-             \"allow_unknown_type\": true to enqueue it anyway. Nothing was enqueued",
-            body.job_type
-        )));
-    }
+    known_or_allowed(&rules, &body.job_type, body.allow_unknown_type)?;
     let done =
         enqueue_ops::store_job(state.store.as_ref(), &job, body.unique_key.as_deref()).await?;
     let status = if done.created {
@@ -172,4 +184,89 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> An
                 CancelError::Store(e) => ApiError::from(e),
             })?;
     Ok(Json(json!({ "id": id, "outcome": outcome })))
+}
+
+/// `POST /jobs/batch`: `jobhost enqueue --from-file`, as JSON: one job per payload, the
+/// other fields shared.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    #[serde(rename = "type")]
+    job_type: String,
+    payloads: Vec<Value>,
+    priority: Option<Priority>,
+    delay: Option<String>,
+    at: Option<String>,
+    max_attempts: Option<u32>,
+    queue: Option<String>,
+    #[serde(default)]
+    allow_unknown_type: bool,
+}
+
+/// 201 `{enqueued}`. Every payload is checked before the first write, so a bad one
+/// (named by its index) leaves nothing enqueued.
+pub async fn enqueue_batch(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<BatchBody>,
+) -> Result<Response, ApiError> {
+    let one = EnqueueBody {
+        job_type: body.job_type.clone(),
+        payload: None,
+        priority: body.priority,
+        delay: body.delay,
+        at: body.at,
+        max_attempts: body.max_attempts,
+        queue: body.queue,
+        unique_key: None,
+        allow_unknown_type: body.allow_unknown_type,
+    };
+    let template = one.request()?;
+    let rules = rules(&state, &body.job_type).await?;
+    let now = now_micros();
+    let mut jobs = Vec::with_capacity(body.payloads.len());
+    for (index, payload) in body.payloads.iter().enumerate() {
+        let request = EnqueueRequest {
+            payload: payload.to_string(),
+            ..template.clone()
+        };
+        let job = request
+            .into_new_job(rules.schema.as_ref(), rules.default_max_attempts, now)
+            .map_err(|e| {
+                bad(format!(
+                    "payload {index}: {e}; nothing was enqueued (every payload is checked first)"
+                ))
+            })?;
+        jobs.push(job);
+    }
+    known_or_allowed(&rules, &body.job_type, body.allow_unknown_type)?;
+    let written = enqueue_ops::store_in_batches(
+        state.store.as_ref(),
+        jobs.into_iter().map(Ok::<_, std::convert::Infallible>),
+        |_| {},
+    )
+    .await
+    .map_err(internal)?;
+    Ok((StatusCode::CREATED, Json(json!({ "enqueued": written }))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeBody {
+    /// `7d`, `12h`, ...
+    older_than: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `jobhost jobs purge`: `{deleted, dry_run}`.
+pub async fn purge(State(state): State<AppState>, JsonBody(body): JsonBody<PurgeBody>) -> Answer {
+    let older_than = parse_age(&body.older_than).map_err(bad)?;
+    let store = state.store.as_ref();
+    let now = now_micros();
+    let deleted = if body.dry_run {
+        retention::count_completed(store, older_than, now).await?
+    } else {
+        retention::purge_completed(store, older_than, now).await?
+    };
+    Ok(Json(json!({ "deleted": deleted, "dry_run": body.dry_run })))
 }

@@ -5,13 +5,14 @@
 //! holds no data, loads without one and asks for it).
 //!
 //! - `routes.rs`: the routes, one per operation.
-//! - `jobs.rs`, `dlq.rs`, `admin.rs`: the handlers.
+//! - `jobs.rs`, `cron.rs`, `dlq.rs`, `admin.rs`: the handlers.
 //! - `error.rs`: `{"error": "..."}` answers, and extractors that give them.
 //! - `history.rs`: the last hour, sampled, for the dashboard's chart.
 //! - `dashboard.rs`, `dashboard.html`: the page.
 //! - `openapi.rs`: the description served at `/openapi.json`.
 
 mod admin;
+mod cron;
 mod dashboard;
 mod dlq;
 mod error;

@@ -147,6 +147,25 @@ pub fn document() -> Value {
                     "responses": answer("`{id, created}`")
                 }
             },
+            "/jobs/batch": { "post": {
+                "summary": "Bulk enqueue: one job per payload, the other fields shared. Every \
+                            payload is checked first; a bad one (named by index) leaves \
+                            nothing enqueued. Written 1,000 to a transaction. 201 `{enqueued}`",
+                "requestBody": body(true, json!({
+                    "type": { "type": "string" }, "payloads": { "type": "array" },
+                    "priority": {}, "delay": { "type": "string" }, "at": { "type": "string" },
+                    "max_attempts": { "type": "integer" }, "queue": { "type": "string" },
+                    "allow_unknown_type": { "type": "boolean" }
+                }), &["type", "payloads"]),
+                "responses": answer("`{enqueued}`")
+            } },
+            "/jobs/purge": { "post": {
+                "summary": "Delete completed jobs that finished longer ago than older_than (7d, 12h)",
+                "requestBody": body(true, json!({
+                    "older_than": { "type": "string" }, "dry_run": { "type": "boolean" }
+                }), &["older_than"]),
+                "responses": answer("`{deleted, dry_run}`")
+            } },
             "/jobs/{id}": { "get": {
                 "summary": "A job and its attempts", "parameters": [dead_id()],
                 "responses": answer("`{job, attempts}`")
@@ -171,9 +190,39 @@ pub fn document() -> Value {
                 "parameters": [path_param("queue")],
                 "responses": answer("`{queue, changed}`")
             } },
-            "/cron": { "get": {
-                "summary": "Cron schedules with their next run",
-                "responses": answer("As `jobhost --json cron list` prints them")
+            "/cron": {
+                "get": {
+                    "summary": "Cron schedules with their next run",
+                    "responses": answer("As `jobhost --json cron list` prints them")
+                },
+                "post": {
+                    "summary": "Add a schedule (UTC; 5 fields, or 6 with seconds); its job is \
+                                checked as an enqueue would be. 201 with the schedule, 409 if \
+                                the name is taken",
+                    "requestBody": body(true, json!({
+                        "name": { "type": "string" }, "expr": { "type": "string" },
+                        "type": { "type": "string" }, "payload": {},
+                        "priority": { "type": "integer" }, "max_attempts": { "type": "integer" },
+                        "queue": { "type": "string" },
+                        "allow_unknown_type": { "type": "boolean" }
+                    }), &["name", "expr", "type"]),
+                    "responses": answer("The schedule")
+                }
+            },
+            "/cron/{name}": { "delete": {
+                "summary": "Remove a schedule (the jobs it enqueued stay)",
+                "parameters": [path_param("name")],
+                "responses": answer("`{removed}`")
+            } },
+            "/cron/{name}/pause": { "post": {
+                "summary": "Stop a schedule firing until it is resumed",
+                "parameters": [path_param("name")],
+                "responses": answer("`{paused}`")
+            } },
+            "/cron/{name}/resume": { "post": {
+                "summary": "Let a paused schedule fire again, from its next time after now",
+                "parameters": [path_param("name")],
+                "responses": answer("`{resumed, next_run_at}`")
             } },
             "/plugins": { "get": {
                 "summary": "The plugins this daemon serves (name, version, digest, job types) \

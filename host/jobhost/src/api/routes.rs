@@ -1,14 +1,14 @@
 //! The routes, one per operation, and what answers a path or method no route has. The
-//! handlers are in `jobs.rs`, `dlq.rs` and `admin.rs`; each is a store call or an `ops`
+//! handlers are in `jobs.rs`, `cron.rs`, `dlq.rs` and `admin.rs`; each is a store call or an `ops`
 //! function, as the CLI's. Errors are `{"error": "..."}` (see `error.rs`).
 
 use axum::Json;
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::json;
 
-use super::{AppState, admin, dashboard, dlq, jobs};
+use super::{AppState, admin, cron, dashboard, dlq, jobs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,12 +23,17 @@ pub fn router() -> Router<AppState> {
         .route("/stats/history", get(admin::history))
         .route("/health", get(admin::health))
         .route("/jobs", get(jobs::list).post(jobs::enqueue))
+        .route("/jobs/batch", post(jobs::enqueue_batch))
+        .route("/jobs/purge", post(jobs::purge))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/queues", get(admin::queues))
         .route("/queues/{queue}/pause", post(admin::pause_queue))
         .route("/queues/{queue}/resume", post(admin::resume_queue))
-        .route("/cron", get(admin::cron))
+        .route("/cron", get(cron::list).post(cron::add))
+        .route("/cron/{name}", delete(cron::remove))
+        .route("/cron/{name}/pause", post(cron::pause))
+        .route("/cron/{name}/resume", post(cron::resume))
         .route("/plugins", get(admin::plugins))
         .route("/dlq", get(dlq::list))
         .route("/dlq/stats", get(dlq::stats))

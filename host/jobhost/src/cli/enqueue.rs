@@ -55,9 +55,6 @@ pub struct EnqueueArgs {
     pub from_file: Option<PathBuf>,
 }
 
-/// Jobs written per transaction by `--from-file`.
-const BULK_BATCH: usize = 1000;
-
 fn read_payload(args: &EnqueueArgs) -> Result<String> {
     if let Some(payload) = &args.payload {
         return Ok(payload.clone());
@@ -108,11 +105,7 @@ async fn job_type_facts(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<
 
 /// What a job of this type must satisfy: its payload schema, if known, and its default
 /// attempts. Warns when no plugin declares the type yet.
-pub(super) async fn type_rules(
-    cli: &Cli,
-    store: &dyn Store,
-    job_type: &str,
-) -> Result<(Option<PayloadSchema>, u32)> {
+pub(super) async fn type_rules(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<TypeRules> {
     let facts = job_type_facts(cli, store, job_type).await?;
     let rules = TypeRules::from_facts(job_type, facts).map_err(anyhow::Error::msg)?;
     if !rules.known {
@@ -121,12 +114,13 @@ pub(super) async fn type_rules(
              dead-lettered as job_not_found if no plugin handles it when it runs"
         );
     }
-    Ok((rules.schema, rules.default_max_attempts))
+    Ok(rules)
 }
 
 pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
     let store = cli.store().await?;
-    let (schema, default_max_attempts) = type_rules(cli, store.as_ref(), &args.job_type).await?;
+    let rules = type_rules(cli, store.as_ref(), &args.job_type).await?;
+    let (schema, default_max_attempts) = (rules.schema, rules.default_max_attempts);
     if let Some(path) = &args.from_file {
         return enqueue_file(
             args,
@@ -172,7 +166,7 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
 
 /// `--from-file`: every line a payload. Every line is checked before the first write,
 /// so a bad line (reported with its number) leaves nothing enqueued; then the jobs are
-/// written [`BULK_BATCH`] to a transaction.
+/// written [`enqueue_ops::BULK_BATCH`] to a transaction.
 async fn enqueue_file(
     args: &EnqueueArgs,
     path: &Path,
@@ -190,23 +184,10 @@ async fn enqueue_file(
         lines += 1;
     }
     let bar = progress::bar(lines, "enqueued");
-    let mut batch = Vec::with_capacity(BULK_BATCH);
-    let mut written = 0usize;
-    let mut jobs = jobs_in(args, path, schema, default_max_attempts, now)?.peekable();
-    while let Some(job) = jobs.next() {
-        batch.push(job?);
-        if batch.len() == BULK_BATCH || jobs.peek().is_none() {
-            store.enqueue(&batch).await.with_context(|| {
-                format!(
-                    "storing a batch of jobs: the first {written} jobs were enqueued, the \
-                     ones after them were not"
-                )
-            })?;
-            written += batch.len();
-            bar.inc(batch.len() as u64);
-            batch.clear();
-        }
-    }
+    let jobs = jobs_in(args, path, schema, default_max_attempts, now)?;
+    let written = enqueue_ops::store_in_batches(store, jobs, |n| bar.inc(n as u64))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     bar.finish_and_clear();
     if json {
         print_json(&serde_json::json!({ "enqueued": written }))?;

@@ -1,6 +1,6 @@
 //! Enqueueing one job, as `jobhost enqueue` and `POST /jobs` both do it: what the job
 //! type requires (its payload schema and default attempts, from the database or the
-//! plugins), the unique-key rule, and the one store write.
+//! plugins), the unique-key rule, the one store write, and bulk writes in batches.
 
 use jobhost_runtime::{PayloadSchema, Registry};
 use jobhost_store::{NewJob, Store, StoreError};
@@ -109,6 +109,47 @@ pub async fn store_job(
             })
         }
     }
+}
+
+/// Jobs written per transaction by a bulk enqueue.
+pub const BULK_BATCH: usize = 1000;
+
+/// Why a bulk enqueue stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError<E> {
+    /// A job could not be had (the CLI's second read of its file failed).
+    #[error("{source}: the first {written} jobs were enqueued, the ones after them were not")]
+    Job { written: usize, source: E },
+    #[error(
+        "storing a batch of jobs: {source}: the first {written} jobs were enqueued, the ones \
+         after them were not"
+    )]
+    Store { written: usize, source: StoreError },
+}
+
+/// Writes already-checked jobs [`BULK_BATCH`] to a transaction, calling `on_batch` with
+/// each batch's size; returns how many were written.
+pub async fn store_in_batches<E>(
+    store: &dyn Store,
+    jobs: impl Iterator<Item = Result<NewJob, E>>,
+    mut on_batch: impl FnMut(usize),
+) -> Result<usize, BulkError<E>> {
+    let mut batch = Vec::with_capacity(BULK_BATCH);
+    let mut written = 0;
+    let mut jobs = jobs.peekable();
+    while let Some(job) = jobs.next() {
+        batch.push(job.map_err(|source| BulkError::Job { written, source })?);
+        if batch.len() == BULK_BATCH || jobs.peek().is_none() {
+            store
+                .enqueue(&batch)
+                .await
+                .map_err(|source| BulkError::Store { written, source })?;
+            written += batch.len();
+            on_batch(batch.len());
+            batch.clear();
+        }
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! here prints.
 //!
 //! - `when.rs`: times and ages as people type them (`2h`, RFC 3339).
+//! - `cron.rs`: adding, removing, pausing, resuming cron schedules.
 //! - `enqueue.rs`: a job type's rules, unique keys, storing one job.
 //! - `jobs.rs`: cancelling a job.
 //! - `dlq.rs`: walking dead letters page by page; bulk replay and its dry run; cleanup;
@@ -12,6 +13,7 @@
 //! - `retention.rs`: purging old completed jobs in bounded batches.
 //! - `plugins.rs`: loaded plugins and their version history, as JSON.
 
+pub mod cron;
 pub mod dlq;
 pub mod enqueue;
 pub mod jobs;
