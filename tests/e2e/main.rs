@@ -4,9 +4,11 @@
 
 mod capabilities;
 mod crash;
+mod dashboard;
 mod failures;
 mod flow;
 mod hot_reload;
+mod http_api;
 mod languages;
 mod operations;
 mod plugin_check;

@@ -41,7 +41,7 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
-fn wait_dead_count(world: &World, n: u64) {
+pub(crate) fn wait_dead_count(world: &World, n: u64) {
     wait_until(&format!("{n} dead letters"), MINUTE, || {
         count(&world.stats(), "dead") >= n
     });
@@ -258,7 +258,7 @@ fn bad_ids_filters_and_durations_are_refused_with_a_clear_error() {
 }
 
 /// Writes one payload per line.
-fn jsonl(world: &World, name: &str, lines: impl Iterator<Item = String>) -> String {
+pub(crate) fn jsonl(world: &World, name: &str, lines: impl Iterator<Item = String>) -> String {
     let path = world.dir.path().join(name);
     let text: Vec<String> = lines.collect();
     fs::write(&path, text.join("\n") + "\n").unwrap();
@@ -331,7 +331,7 @@ fn bulk_replay_by_filter_dry_runs_asks_before_a_large_set_and_replays_each_row_o
 }
 
 /// Dead-letters `n` jobs through the store API, as a daemon would, 1,000 at a time.
-fn dead_letters_through_the_store(world: &World, n: usize) {
+pub(crate) fn dead_letters_through_the_store(world: &World, n: usize) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = jobhost_store::connect(&world.db(), &ConnectOptions::default())
@@ -646,7 +646,7 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -
 }
 
 /// The address the daemon's API listens on, from its log.
-fn api_addr(daemon: &crate::support::Daemon) -> String {
+pub(crate) fn api_addr(daemon: &crate::support::Daemon) -> String {
     daemon.wait_for_log("HTTP API listening", MINUTE);
     let log = daemon.log_text();
     let line = log

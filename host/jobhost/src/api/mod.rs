@@ -1,10 +1,23 @@
 //! The HTTP admin API (`serve --http ADDR`): the CLI's operations as JSON, over the same
-//! store calls and `ops` functions. Loopback by default; bound to any other address it
-//! needs a bearer token, and answers 401 to a request without it.
+//! store calls and `ops` functions, the Prometheus scrape at `/metrics`, and the live
+//! dashboard at `/`. Loopback by default; bound to any other address it needs a bearer
+//! token, and answers 401 to a request without it (the dashboard page itself, which
+//! holds no data, loads without one and asks for it).
 //!
-//! - `routes.rs`: the handlers, one per operation.
+//! - `routes.rs`: the routes, one per operation.
+//! - `jobs.rs`, `cron.rs`, `dlq.rs`, `admin.rs`: the handlers.
+//! - `error.rs`: `{"error": "..."}` answers, and extractors that give them.
+//! - `history.rs`: the last hour, sampled, for the dashboard's chart.
+//! - `dashboard.rs`, `dashboard.html`: the page.
 //! - `openapi.rs`: the description served at `/openapi.json`.
 
+mod admin;
+mod cron;
+mod dashboard;
+mod dlq;
+mod error;
+mod history;
+mod jobs;
 mod openapi;
 mod routes;
 
@@ -13,15 +26,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use jobhost_runtime::Registry;
 use jobhost_store::Store;
 use tracing::info;
 
+use crate::metrics::Metrics;
+
 /// Where `--http` listens when given without an address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7070";
+/// The largest request body the API reads, unless `--http-max-body` says otherwise.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
 /// A bearer token. Its `Debug` and `Display` never show it, so no log line can.
 #[derive(Clone, PartialEq, Eq)]
@@ -50,6 +68,8 @@ impl fmt::Debug for Token {
 pub struct HttpConfig {
     pub addr: SocketAddr,
     pub token: Option<Token>,
+    /// Larger request bodies are answered 413, unread.
+    pub max_body: usize,
 }
 
 impl HttpConfig {
@@ -65,40 +85,85 @@ impl HttpConfig {
     }
 }
 
+/// What the API serves from: the daemon's store, plugins and metrics.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub store: Arc<dyn Store>,
+    /// The plugins this daemon loaded (`None`: the API runs without a daemon).
+    pub registry: Option<Arc<Registry>>,
+    pub metrics: Arc<Metrics>,
+}
+
 #[derive(Clone)]
 struct AppState {
     store: Arc<dyn Store>,
+    registry: Option<Arc<Registry>>,
+    metrics: Arc<Metrics>,
+    history: Arc<history::History>,
     token: Option<Token>,
+    max_body: usize,
 }
 
-/// Binds the address and serves until the returned task is aborted.
-pub async fn start(
-    config: &HttpConfig,
-    store: Arc<dyn Store>,
-) -> Result<tokio::task::JoinHandle<()>> {
+/// The API's tasks: the server and the dashboard's sampler. Aborted when dropped.
+pub struct Running {
+    server: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.sampler.abort();
+    }
+}
+
+/// Binds the address and serves until the returned [`Running`] is dropped.
+pub async fn start(config: &HttpConfig, context: ApiContext) -> Result<Running> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("listening on {} for the HTTP API", config.addr))?;
     let addr = listener.local_addr()?;
+    let history = Arc::new(history::History::default());
+    let sampler = tokio::spawn(history::run(
+        context.store.clone(),
+        context.metrics.clone(),
+        history.clone(),
+    ));
     let state = AppState {
-        store,
+        store: context.store,
+        registry: context.registry,
+        metrics: context.metrics,
+        history,
         token: config.token.clone(),
+        max_body: config.max_body,
     };
     let app = routes::router()
+        .layer(DefaultBodyLimit::max(config.max_body))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state);
-    info!(%addr, token = config.token.is_some(), "HTTP API listening");
-    Ok(tokio::spawn(async move {
+    info!(%addr, token = config.token.is_some(), max_body = config.max_body, "HTTP API listening");
+    let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the HTTP API stopped: {e}");
         }
-    }))
+    });
+    Ok(Running { server, sampler })
+}
+
+/// The paths that answer without a token: the dashboard page, which holds no data and
+/// asks for the token itself.
+fn is_public(request: &Request) -> bool {
+    request.method() == axum::http::Method::GET
+        && matches!(request.uri().path(), "/" | "/dashboard")
 }
 
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(token) = &state.token else {
         return next.run(request).await;
     };
+    if is_public(&request) {
+        return next.run(request).await;
+    }
     let offered = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -136,6 +201,7 @@ mod tests {
         let open = |addr: &str| HttpConfig {
             addr: addr.parse().unwrap(),
             token: None,
+            max_body: DEFAULT_MAX_BODY,
         };
         assert!(open("127.0.0.1:7070").validate().is_ok());
         assert!(open("[::1]:7070").validate().is_ok());

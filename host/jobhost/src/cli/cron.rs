@@ -3,14 +3,14 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
-use jobhost_store::{CronSchedule, Micros, Store, StoreError, now_micros};
+use jobhost_store::Store;
 
 use super::Cli;
 use super::enqueue::type_rules;
 use super::output::{print_json, table, time, time_opt};
-use crate::queue::schedule::Schedule;
+use crate::ops::cron::{self, CronError};
 use crate::queue::{EnqueueRequest, priority};
 
 #[derive(Debug, Subcommand)]
@@ -56,46 +56,25 @@ pub async fn run(command: &CronCommand, cli: &Cli) -> Result<ExitCode> {
         CronCommand::Add(args) => add(args, cli, store).await?,
         CronCommand::List => list(store, cli.json).await?,
         CronCommand::Remove { name } => {
-            let removed = store
-                .remove_schedule(name)
-                .await
-                .context("removing the schedule")?;
-            found(removed, name)?;
+            cron::remove(store, name).await?;
             println!("schedule {name} removed");
         }
         CronCommand::Pause { name } => {
-            let paused = store
-                .set_schedule_paused(name, true, 0)
-                .await
-                .context("pausing the schedule")?;
-            found(paused, name)?;
+            cron::pause(store, name).await?;
             println!("schedule {name} paused");
         }
-        CronCommand::Resume { name } => resume(store, name).await?,
+        CronCommand::Resume { name } => {
+            let next_run_at = cron::resume(store, name).await?;
+            println!("schedule {name} resumed; next run {}", time(next_run_at));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn found(found: bool, name: &str) -> Result<()> {
-    if !found {
-        bail!("no schedule is named {name:?}: `jobhost cron list` shows them");
-    }
-    Ok(())
-}
-
-/// The first firing after now, or why there is none.
-fn next_run(expr: &str) -> Result<Micros> {
-    Schedule::parse(expr)
-        .map_err(|e| anyhow!("{e}"))?
-        .next_after(now_micros())
-        .ok_or_else(|| anyhow!("the cron expression {expr:?} never fires"))
-}
-
 async fn add(args: &AddArgs, cli: &Cli, store: &dyn Store) -> Result<()> {
-    let next_run_at = next_run(&args.expr)?;
-    let (schema, default_max_attempts) = type_rules(cli, store, &args.job_type).await?;
-    let now = now_micros();
-    // The same checks as an enqueue, once, so every firing makes a valid job.
+    // The expression first: a bad one needs no plugin loaded to be refused.
+    cron::next_run(&args.expr)?;
+    let rules = type_rules(cli, store, &args.job_type).await?;
     let request = EnqueueRequest {
         job_type: args.job_type.clone(),
         payload: args.payload.clone().unwrap_or_else(|| "{}".into()),
@@ -104,56 +83,17 @@ async fn add(args: &AddArgs, cli: &Cli, store: &dyn Store) -> Result<()> {
         queue: args.queue.clone(),
         ..EnqueueRequest::default()
     };
-    let job = request
-        .into_new_job(schema.as_ref(), default_max_attempts, now)
-        .map_err(|e| anyhow!("{e}; no schedule was added"))?;
-    let schedule = CronSchedule {
-        name: args.name.clone(),
-        expr: args.expr.clone(),
-        job_type: job.job_type,
-        payload: job.payload,
-        queue: job.queue,
-        priority: job.priority,
-        max_attempts: job.max_attempts,
-        paused: false,
-        next_run_at,
-        last_run_at: None,
-        created_at: now,
-    };
-    match store.add_schedule(&schedule).await {
-        Err(StoreError::Exists { .. }) => bail!(
-            "a schedule named {:?} exists already: remove it first (`jobhost cron remove {}`) \
-             or pick another name",
-            args.name,
-            args.name
-        ),
-        other => other.context("adding the schedule")?,
-    }
+    let schedule = cron::add(store, &args.name, &args.expr, request, &rules)
+        .await
+        .map_err(|e| match e {
+            CronError::Exists(_) => anyhow!("{e} (`jobhost cron remove {}`)", args.name),
+            other => anyhow!(other),
+        })?;
     println!(
         "schedule {} added; first run {}",
         args.name,
-        time(next_run_at)
+        time(schedule.next_run_at)
     );
-    Ok(())
-}
-
-async fn resume(store: &dyn Store, name: &str) -> Result<()> {
-    let Some(schedule) = store
-        .list_schedules()
-        .await
-        .context("reading the schedules")?
-        .into_iter()
-        .find(|s| s.name == name)
-    else {
-        return found(false, name);
-    };
-    let next_run_at = next_run(&schedule.expr)?;
-    let resumed = store
-        .set_schedule_paused(name, false, next_run_at)
-        .await
-        .context("resuming the schedule")?;
-    found(resumed, name)?;
-    println!("schedule {name} resumed; next run {}", time(next_run_at));
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use jobhost_store::{Micros, NewJob, Store, now_micros};
 use super::Cli;
 use super::output::print_json;
 use super::progress;
-use crate::config::DEFAULT_MAX_ATTEMPTS;
+use crate::ops::enqueue::{self as enqueue_ops, Enqueued, TypeFacts, TypeRules};
 use crate::queue::{EnqueueRequest, enqueue, priority};
 
 #[derive(Debug, Args)]
@@ -46,7 +46,7 @@ pub struct EnqueueArgs {
     pub queue: Option<String>,
     /// While a job of this type with this key is pending or running, enqueue nothing
     /// and print that job's id instead.
-    #[arg(long, conflicts_with = "from_file", value_parser = parse_unique_key)]
+    #[arg(long, conflicts_with = "from_file", value_parser = enqueue_ops::parse_unique_key)]
     pub unique_key: Option<String>,
     /// Enqueue one job per line of this JSON-lines file (each line a payload). Every
     /// line is checked first: a bad one is reported with its number and nothing is
@@ -54,22 +54,6 @@ pub struct EnqueueArgs {
     #[arg(long, conflicts_with_all = ["payload", "payload_file"])]
     pub from_file: Option<PathBuf>,
 }
-
-/// Longest `--unique-key`, in bytes.
-const MAX_UNIQUE_KEY: usize = 512;
-
-fn parse_unique_key(text: &str) -> Result<String, String> {
-    if text.is_empty() || text.len() > MAX_UNIQUE_KEY {
-        return Err(format!(
-            "a unique key must be 1 to {MAX_UNIQUE_KEY} bytes long; this one is {}",
-            text.len()
-        ));
-    }
-    Ok(text.to_string())
-}
-
-/// Jobs written per transaction by `--from-file`.
-const BULK_BATCH: usize = 1000;
 
 fn read_payload(args: &EnqueueArgs) -> Result<String> {
     if let Some(payload) = &args.payload {
@@ -98,17 +82,12 @@ fn read_payload(args: &EnqueueArgs) -> Result<String> {
 
 /// The job type's schema and default attempts: as recorded by a daemon that loaded its
 /// plugin, else as the plugins directory declares it.
-async fn job_type_facts(
-    cli: &Cli,
-    store: &dyn Store,
-    job_type: &str,
-) -> Result<Option<(Option<String>, Option<u32>)>> {
-    if let Some(record) = store
-        .job_type(job_type)
+async fn job_type_facts(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<Option<TypeFacts>> {
+    if let Some(facts) = enqueue_ops::recorded_facts(store, job_type)
         .await
         .context("looking up the job type")?
     {
-        return Ok(Some((record.payload_schema, record.max_attempts)));
+        return Ok(Some(facts));
     }
     if !cli.plugins.is_dir() {
         return Ok(None);
@@ -121,46 +100,27 @@ async fn job_type_facts(
         move || registry.sync()
     })
     .await?;
-    Ok(registry.get(job_type).and_then(|plugin| {
-        plugin.job_type(job_type).map(|t| {
-            (
-                t.payload_schema.as_ref().map(|s| s.schema().to_string()),
-                t.max_attempts,
-            )
-        })
-    }))
+    Ok(enqueue_ops::registry_facts(&registry, job_type))
 }
 
 /// What a job of this type must satisfy: its payload schema, if known, and its default
 /// attempts. Warns when no plugin declares the type yet.
-pub(super) async fn type_rules(
-    cli: &Cli,
-    store: &dyn Store,
-    job_type: &str,
-) -> Result<(Option<PayloadSchema>, u32)> {
+pub(super) async fn type_rules(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<TypeRules> {
     let facts = job_type_facts(cli, store, job_type).await?;
-    let (schema, type_max_attempts) = match facts {
-        Some(facts) => facts,
-        None => {
-            eprintln!(
-                "warning: no plugin declares job type {job_type:?} yet; the job waits, and is \
-                 dead-lettered as job_not_found if no plugin handles it when it runs"
-            );
-            (None, None)
-        }
-    };
-    let schema = match schema {
-        Some(text) => Some(PayloadSchema::parse(&text).map_err(|e| {
-            anyhow::anyhow!("the schema of job type {job_type:?} is unusable: {e}")
-        })?),
-        None => None,
-    };
-    Ok((schema, type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)))
+    let rules = TypeRules::from_facts(job_type, facts).map_err(anyhow::Error::msg)?;
+    if !rules.known {
+        eprintln!(
+            "warning: no plugin declares job type {job_type:?} yet; the job waits, and is \
+             dead-lettered as job_not_found if no plugin handles it when it runs"
+        );
+    }
+    Ok(rules)
 }
 
 pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
     let store = cli.store().await?;
-    let (schema, default_max_attempts) = type_rules(cli, store.as_ref(), &args.job_type).await?;
+    let rules = type_rules(cli, store.as_ref(), &args.job_type).await?;
+    let (schema, default_max_attempts) = (rules.schema, rules.default_max_attempts);
     if let Some(path) = &args.from_file {
         return enqueue_file(
             args,
@@ -186,22 +146,10 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         Ok(job) => job,
         Err(e) => bail!("{e}; nothing was enqueued"),
     };
-    let (id, created) = match &args.unique_key {
-        Some(key) => {
-            let outcome = store
-                .enqueue_unique(&job, key)
-                .await
-                .context("storing the job")?;
-            (outcome.id, outcome.created)
-        }
-        None => {
-            store
-                .enqueue(std::slice::from_ref(&job))
-                .await
-                .context("storing the job")?;
-            (job.id, true)
-        }
-    };
+    let Enqueued { id, created } =
+        enqueue_ops::store_job(store.as_ref(), &job, args.unique_key.as_deref())
+            .await
+            .context("storing the job")?;
     if !created {
         eprintln!(
             "a {} job with this unique key is pending or running already: {id}; nothing was enqueued",
@@ -218,7 +166,7 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
 
 /// `--from-file`: every line a payload. Every line is checked before the first write,
 /// so a bad line (reported with its number) leaves nothing enqueued; then the jobs are
-/// written [`BULK_BATCH`] to a transaction.
+/// written [`enqueue_ops::BULK_BATCH`] to a transaction.
 async fn enqueue_file(
     args: &EnqueueArgs,
     path: &Path,
@@ -236,23 +184,10 @@ async fn enqueue_file(
         lines += 1;
     }
     let bar = progress::bar(lines, "enqueued");
-    let mut batch = Vec::with_capacity(BULK_BATCH);
-    let mut written = 0usize;
-    let mut jobs = jobs_in(args, path, schema, default_max_attempts, now)?.peekable();
-    while let Some(job) = jobs.next() {
-        batch.push(job?);
-        if batch.len() == BULK_BATCH || jobs.peek().is_none() {
-            store.enqueue(&batch).await.with_context(|| {
-                format!(
-                    "storing a batch of jobs: the first {written} jobs were enqueued, the \
-                     ones after them were not"
-                )
-            })?;
-            written += batch.len();
-            bar.inc(batch.len() as u64);
-            batch.clear();
-        }
-    }
+    let jobs = jobs_in(args, path, schema, default_max_attempts, now)?;
+    let written = enqueue_ops::store_in_batches(store, jobs, |n| bar.inc(n as u64))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     bar.finish_and_clear();
     if json {
         print_json(&serde_json::json!({ "enqueued": written }))?;

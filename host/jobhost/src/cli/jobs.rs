@@ -9,15 +9,15 @@ use std::time::Duration;
 use jobhost_store::{CancelOutcome, JobFilter, JobStatus, Store, now_micros};
 
 use super::output::{print_json, short, span, table, time, time_opt};
-use crate::ops::retention;
 use crate::ops::when::parse_age;
+use crate::ops::{jobs, retention};
 
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
     /// List jobs, newest first.
     List {
         /// Only jobs in this state: pending, running, completed, cancelled.
-        #[arg(long, value_parser = parse_status)]
+        #[arg(long, value_parser = jobs::parse_status)]
         status: Option<JobStatus>,
         /// Only jobs of this type.
         #[arg(long = "type")]
@@ -45,26 +45,8 @@ pub enum JobsCommand {
     Cancel { id: String },
 }
 
-fn parse_status(text: &str) -> Result<JobStatus, String> {
-    JobStatus::parse(text)
-        .ok_or_else(|| format!("{text:?} is not a job state: pending, running, completed or cancelled (dead jobs are under `jobhost dlq`)"))
-}
-
 async fn cancel(store: &dyn Store, id: &str, json: bool) -> Result<()> {
-    let outcome = store
-        .cancel_job(id, now_micros())
-        .await
-        .context("cancelling the job")?;
-    match outcome {
-        CancelOutcome::NotFound => {
-            bail!("no job has the id {id} (a dead-lettered job is under `jobhost dlq show {id}`)")
-        }
-        CancelOutcome::AlreadyEnded(status) => bail!(
-            "job {id} is already {}; there is nothing to cancel",
-            status.as_str()
-        ),
-        _ => {}
-    }
+    let outcome = jobs::cancel(store, id).await?;
     if json {
         print_json(&serde_json::json!({ "id": id, "outcome": outcome }))?;
     } else if outcome == CancelOutcome::Cancelled {

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use jobhost_runtime::{Inspection, Plugin, Registry, RegistryEvent, Runtime};
-use jobhost_store::{Micros, PluginRecord};
 use serde_json::json;
 
 use super::Cli;
 use super::output::{print_json, short, table, time};
+use crate::ops::plugins::{self as plugin_ops, Version};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -61,19 +61,10 @@ async fn list(cli: &Cli) -> Result<ExitCode> {
     let mut plugins = registry.plugins();
     plugins.sort_by(|a, b| a.file_name().cmp(b.file_name()));
     let records = cli.store().await?.list_plugins().await?;
-    let history = versions(&records);
+    let history = plugin_ops::versions(&records);
 
     if cli.json {
-        let loaded: Vec<_> = plugins
-            .iter()
-            .map(|p| {
-                json!({
-                    "file": p.file_name(), "name": p.name(), "version": p.version(),
-                    "digest": p.digest(), "size_bytes": p.size_bytes(),
-                    "job_types": job_types_json(p),
-                })
-            })
-            .collect();
+        let loaded: Vec<_> = plugins.iter().map(plugin_ops::loaded_json).collect();
         let failed: Vec<_> = failures
             .iter()
             .map(|(file, error)| json!({ "file": file, "error": error }))
@@ -105,21 +96,6 @@ async fn list(cli: &Cli) -> Result<ExitCode> {
     })
 }
 
-fn job_types_json(plugin: &Plugin) -> Vec<serde_json::Value> {
-    plugin
-        .job_types()
-        .iter()
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "payload_schema": t.payload_schema.as_ref().map(|s| s.schema()),
-                "limits": t.limits,
-                "max_attempts": t.max_attempts,
-            })
-        })
-        .collect()
-}
-
 async fn check(cli: &Cli, file: &std::path::Path) -> Result<ExitCode> {
     let runtime = runtime(cli)?;
     let file = file.to_path_buf();
@@ -139,7 +115,7 @@ fn print_check_json(i: &Inspection) -> Result<()> {
     let (plugin, error) = match &i.loaded {
         Ok(p) => (
             Some(json!({
-                "name": p.name(), "version": p.version(), "job_types": job_types_json(p),
+                "name": p.name(), "version": p.version(), "job_types": plugin_ops::job_types_json(p),
                 "granted": {
                     "http": p.capabilities().http_hosts(),
                     "secrets": p.capabilities().secret_names(),
@@ -232,55 +208,6 @@ fn none_if_empty<T: AsRef<str>>(names: &[T]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-/// One version of one file, as daemons recorded its loads.
-#[derive(Debug, serde::Serialize)]
-struct Version<'a> {
-    file: &'a str,
-    digest: &'a str,
-    name: &'a str,
-    version: &'a str,
-    first_loaded_at: Micros,
-    /// When its last serving load was retired; `None` while some daemon serves it.
-    retired_at: Option<Micros>,
-    error: Option<&'a str>,
-}
-
-/// Folds the load records (one per daemon start) into one row per file and digest,
-/// newest first within a file. A version serves while any good load of it is not
-/// retired; otherwise it was retired when its last load was.
-fn versions(records: &[PluginRecord]) -> Vec<Version<'_>> {
-    let mut rows: Vec<Version> = Vec::new();
-    for r in records {
-        let same = |v: &&mut Version| v.file == r.file && v.digest == r.digest;
-        let Some(row) = rows.iter_mut().find(same) else {
-            rows.push(Version {
-                file: &r.file,
-                digest: &r.digest,
-                name: &r.name,
-                version: &r.version,
-                first_loaded_at: r.loaded_at,
-                retired_at: r.retired_at,
-                error: r.error.as_deref(),
-            });
-            continue;
-        };
-        row.first_loaded_at = row.first_loaded_at.min(r.loaded_at);
-        if r.error.is_none() {
-            row.retired_at = match (row.error.take(), row.retired_at, r.retired_at) {
-                (Some(_), _, retired) => retired,
-                (None, Some(a), Some(b)) => Some(a.max(b)),
-                _ => None,
-            };
-        }
-    }
-    rows.sort_by(|a, b| {
-        a.file
-            .cmp(b.file)
-            .then(b.first_loaded_at.cmp(&a.first_loaded_at))
-    });
-    rows
 }
 
 fn print_history(history: &[Version]) {

@@ -70,6 +70,31 @@ pub struct ServeArgs {
         requires = "http"
     )]
     pub http_token: Option<String>,
+    /// The largest request body the HTTP API reads (`64KiB`, `1MiB`, or bytes); larger
+    /// ones are answered 413.
+    #[arg(long, value_parser = parse_size, default_value = "1MiB", requires = "http")]
+    pub http_max_body: usize,
+}
+
+/// A size in bytes: a number, optionally followed by `B`, `KiB` or `MiB`.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "KB" => 1024,
+        "MiB" | "M" | "MB" => 1024 * 1024,
+        _ => return Err(format!("{text:?} is not a size like 65536, 64KiB or 1MiB")),
+    };
+    let bytes = number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| *n > 0);
+    bytes.ok_or_else(|| format!("{text:?} is not a size like 65536, 64KiB or 1MiB"))
 }
 
 /// `--retain-completed`: an age, or `off`.
@@ -101,6 +126,7 @@ pub async fn run(args: &ServeArgs, mut config: Config) -> Result<ExitCode> {
     config.http = args.http.map(|addr| HttpConfig {
         addr,
         token: args.http_token.clone().map(Token::new),
+        max_body: args.http_max_body,
     });
     let limits = &mut config.default_limits;
     limits.fuel = args.fuel.unwrap_or(limits.fuel);
@@ -108,4 +134,18 @@ pub async fn run(args: &ServeArgs, mut config: Config) -> Result<ExitCode> {
     limits.memory_mib = args.memory_mib.unwrap_or(limits.memory_mib);
     crate::daemon::serve(config).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_bytes() {
+        assert_eq!(super::parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(super::parse_size("64KiB"), Ok(65536));
+        assert_eq!(super::parse_size("512"), Ok(512));
+        assert_eq!(super::parse_size("1MiB"), Ok(crate::api::DEFAULT_MAX_BODY));
+        assert!(super::parse_size("0").is_err());
+        assert!(super::parse_size("lots").is_err());
+        assert!(super::parse_size("1GiB").is_err());
+    }
 }

@@ -12,7 +12,9 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::{cron, liveness, maintenance, open_store, plugins, signal, wake};
+use crate::api::ApiContext;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::worker::{PoolContext, StoreKv, WorkerPool};
 
 /// A running daemon: what `serve` runs until a signal, and what tests start in-process.
@@ -24,7 +26,7 @@ pub struct Daemon {
     pool: WorkerPool,
     liveness: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
-    http: Option<tokio::task::JoinHandle<()>>,
+    http: Option<crate::api::Running>,
     cron: tokio::task::JoinHandle<()>,
     _plugin_watcher: jobhost_runtime::Watcher,
     _db_watcher: Option<notify::RecommendedWatcher>,
@@ -67,6 +69,7 @@ impl Daemon {
             .await
             .context("listening to the database for new work")?
             .map(|changes| wake::listen(changes, wake.clone()));
+        let metrics = Arc::new(Metrics::new());
         let ctx = Arc::new(PoolContext {
             store: store.clone(),
             runtime,
@@ -75,6 +78,7 @@ impl Daemon {
             worker_id: worker.id.clone(),
             wake,
             kv,
+            metrics: metrics.clone(),
         });
         let pool = WorkerPool::start(ctx);
         let liveness = tokio::spawn(liveness::run(
@@ -89,7 +93,14 @@ impl Daemon {
             config.maintenance_interval,
         ));
         let http = match &config.http {
-            Some(http) => Some(crate::api::start(http, store.clone()).await?),
+            Some(http) => {
+                let context = ApiContext {
+                    store: store.clone(),
+                    registry: Some(registry.clone()),
+                    metrics,
+                };
+                Some(crate::api::start(http, context).await?)
+            }
             None => None,
         };
         let cron = tokio::spawn(cron::run(store.clone(), config.poll_interval));
@@ -129,9 +140,7 @@ impl Daemon {
         self.cron.abort();
         self.liveness.abort();
         self.maintenance.abort();
-        if let Some(http) = &self.http {
-            http.abort();
-        }
+        drop(self.http);
         if let Err(e) = self.store.remove_worker(&self.worker.id).await {
             warn!("could not deregister this daemon: {e}");
         }

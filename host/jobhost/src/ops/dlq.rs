@@ -1,12 +1,22 @@
 //! Dead letters in bulk: walking the rows a filter selects page by page (keyset, so a
-//! walk over 100,000 rows holds one page at a time), replaying them, exporting them.
+//! walk over 100,000 rows holds one page at a time), replaying them (with a dry run),
+//! cleaning up old ones, exporting them.
 
 use std::io::Write;
 
 use jobhost_store::{
-    DeadFilter, DeadJob, Micros, ReplayParams, Store, StoreError, new_job_id, now_micros,
+    DeadFilter, DeadJob, DeadReason, Micros, ReplayParams, Store, StoreError, new_job_id,
+    now_micros,
 };
 use serde::{Deserialize, Serialize};
+
+/// A dead-letter reason as typed.
+pub fn parse_reason(text: &str) -> Result<DeadReason, String> {
+    DeadReason::parse(text).ok_or_else(|| {
+        let all: Vec<&str> = DeadReason::ALL.iter().map(|r| r.as_str()).collect();
+        format!("{text:?} is not a reason; one of: {}", all.join(", "))
+    })
+}
 
 /// Rows fetched per page.
 pub const PAGE: u32 = 1000;
@@ -149,8 +159,106 @@ pub async fn replay_all(
     }
 }
 
+/// A bulk replay of more rows than this asks first (the CLI on its terminal or
+/// `--yes`; the API `"yes": true`).
+pub const CONFIRM_ABOVE: u64 = 100;
+/// Rows a dry run names.
+pub const DRY_RUN_SHOWN: usize = 20;
+
+/// Why a bulk replay may not go ahead with what it was given, if it may not: it needs a
+/// filter or an explicit all.
+pub fn bulk_problem(all: bool, narrows: bool) -> Option<&'static str> {
+    (!all && !narrows).then_some(
+        "name the dead letter to replay, or select rows by type, reason, since, until or \
+         reviewed, or ask for all of them",
+    )
+}
+
+/// The rows a bulk replay takes: those the filter selects that failed before `started`,
+/// and, unless `include_replayed`, that were never replayed.
+pub fn bulk_selection(filter: &DeadFilter, include_replayed: bool, started: Micros) -> DeadFilter {
+    DeadFilter {
+        replayed: (!include_replayed).then_some(false),
+        ..bulk_filter(filter, started)
+    }
+}
+
+/// What a bulk replay would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    pub would_replay: u64,
+    /// The first [`DRY_RUN_SHOWN`] rows it would replay.
+    pub first: Vec<DeadJob>,
+    /// Rows these options cannot replay, with the reason.
+    pub skipped: Vec<Replayed>,
+}
+
+/// Walks the selection without changing anything.
+pub async fn dry_run(
+    store: &dyn Store,
+    filter: &DeadFilter,
+    options: &ReplayOptions,
+) -> Result<DryRun, StoreError> {
+    let mut run = DryRun {
+        would_replay: 0,
+        first: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut pages = Pages::new(filter, None);
+    loop {
+        let page = pages.next(store).await?;
+        if page.is_empty() {
+            return Ok(run);
+        }
+        for dead in page {
+            if let Some(problem) = replay_problem(&dead, options) {
+                run.skipped.push(Replayed {
+                    dead_id: dead.id,
+                    new_job_id: None,
+                    skipped: Some(problem),
+                });
+                continue;
+            }
+            run.would_replay += 1;
+            if run.first.len() < DRY_RUN_SHOWN {
+                run.first.push(dead);
+            }
+        }
+    }
+}
+
+/// Rows deleted per transaction by [`cleanup`].
+pub const CLEANUP_BATCH: u32 = 1000;
+
+/// Deletes (or, dry, counts) the dead letters that failed more than `days` days
+/// before `now`, [`CLEANUP_BATCH`] to a transaction.
+pub async fn cleanup(
+    store: &dyn Store,
+    days: u32,
+    dry_run: bool,
+    now: Micros,
+) -> Result<u64, StoreError> {
+    let filter = DeadFilter {
+        until: Some(now - i64::from(days) * 86_400_000_000),
+        limit: CLEANUP_BATCH,
+        ..DeadFilter::default()
+    };
+    if dry_run {
+        return store.count_dead(&filter).await;
+    }
+    let mut total = 0;
+    loop {
+        let deleted = store.purge_dead(&filter).await?;
+        total += deleted;
+        if deleted < u64::from(filter.limit) {
+            return Ok(total);
+        }
+    }
+}
+
 /// How `dlq export` writes rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// JSON lines: one JSON object per row, as `dlq show --json` prints the row.
     Json,
@@ -191,31 +299,82 @@ pub enum ExportError {
     Csv(#[from] csv::Error),
 }
 
+impl ExportFormat {
+    /// The media type of an export in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "application/x-ndjson",
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+/// An export in progress: each call to [`Exporter::next_chunk`] reads one page and
+/// returns its rows, written out; so a file or an HTTP response is written as the rows
+/// are read, one page in memory at a time.
+pub struct Exporter {
+    pages: Pages,
+    sink: Sink<Buffer>,
+    written: u64,
+}
+
+/// One page of an export, written out.
+pub struct Chunk {
+    pub bytes: Vec<u8>,
+    pub rows: u64,
+}
+
+impl Exporter {
+    /// Every row the filter selects (at most `limit`), newest first.
+    pub fn new(
+        filter: &DeadFilter,
+        limit: Option<u64>,
+        format: ExportFormat,
+    ) -> Result<Exporter, ExportError> {
+        Ok(Exporter {
+            pages: Pages::new(filter, limit),
+            sink: Sink::new(format, Buffer::default())?,
+            written: 0,
+        })
+    }
+
+    /// The next page written out (the CSV header comes with the first); `None` when
+    /// every row was.
+    pub async fn next_chunk(&mut self, store: &dyn Store) -> Result<Option<Chunk>, ExportError> {
+        let page = self.pages.next(store).await?;
+        for dead in &page {
+            self.sink.write(dead)?;
+        }
+        self.written += page.len() as u64;
+        let bytes = self.sink.take()?;
+        if page.is_empty() && bytes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Chunk {
+            bytes,
+            rows: page.len() as u64,
+        }))
+    }
+}
+
 /// Writes every row the filter selects (at most `limit`), newest first, calling
-/// `on_row` after each; returns how many were written.
+/// `on_rows` after each page with its row count; returns how many were written.
 pub async fn export(
     store: &dyn Store,
     filter: &DeadFilter,
     limit: Option<u64>,
     format: ExportFormat,
-    out: impl Write,
-    mut on_row: impl FnMut(),
+    mut out: impl Write,
+    mut on_rows: impl FnMut(u64),
 ) -> Result<u64, ExportError> {
-    let mut pages = Pages::new(filter, limit);
+    let mut exporter = Exporter::new(filter, limit, format)?;
     let mut written = 0;
-    let mut sink = Sink::new(format, out)?;
-    loop {
-        let page = pages.next(store).await?;
-        if page.is_empty() {
-            break;
-        }
-        for dead in &page {
-            sink.write(dead)?;
-            written += 1;
-            on_row();
-        }
+    while let Some(chunk) = exporter.next_chunk(store).await? {
+        out.write_all(&chunk.bytes)?;
+        written += chunk.rows;
+        on_rows(chunk.rows);
     }
-    sink.finish()?;
+    out.flush()?;
     Ok(written)
 }
 
@@ -249,6 +408,7 @@ impl<W: Write> Sink<W> {
         Ok(())
     }
 
+    #[cfg(test)]
     fn finish(self) -> Result<(), ExportError> {
         match self {
             Sink::Json(mut out) => out.flush()?,
@@ -258,10 +418,41 @@ impl<W: Write> Sink<W> {
     }
 }
 
+impl Sink<Buffer> {
+    /// What was written since the last call.
+    fn take(&mut self) -> Result<Vec<u8>, ExportError> {
+        let buffer = match self {
+            Sink::Json(out) => out.clone(),
+            Sink::Csv(writer) => {
+                writer.flush()?;
+                writer.get_ref().clone()
+            }
+        };
+        let mut bytes = buffer.0.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(std::mem::take(&mut *bytes))
+    }
+}
+
+/// Where an [`Exporter`] writes a page before handing it on: shared, because the CSV
+/// writer owns its output and only lends it.
+#[derive(Clone, Default)]
+struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jobhost_store::DeadReason;
 
     fn row() -> DeadJob {
         DeadJob {

@@ -39,6 +39,10 @@ pub(super) fn spawn(
                     execute(&ctx, &job, &cancel, &cancels)
                 };
                 log_outcome(&job, &settlement);
+                if !matches!(settlement.action, SettleAction::Release) {
+                    ctx.metrics
+                        .attempt_finished(&job.job_type, &settlement.record);
+                }
                 if finished.send(settlement).is_err() {
                     warn!(job_id = %job.id, "the settler is gone; the job will be rescued");
                 }

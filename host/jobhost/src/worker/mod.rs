@@ -33,6 +33,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::queue::Backoff;
 
 pub use kv::StoreKv;
@@ -48,6 +49,8 @@ pub struct PoolContext {
     pub wake: Arc<Notify>,
     /// The plugins' key-value stores, which the runtime reads too.
     pub kv: Arc<StoreKv>,
+    /// Counts finished attempts for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl PoolContext {

@@ -38,10 +38,10 @@ pub async fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
         .context("counting the dead letters to export")?;
     let bar = progress::bar(args.limit.map_or(total, |l| l.min(total)), "exported");
     let written = match &args.output {
-        Some(path) => to_file(store, args, path, || bar.inc(1)).await?,
+        Some(path) => to_file(store, args, path, |n| bar.inc(n)).await?,
         None => {
             let out = BufWriter::new(std::io::stdout().lock());
-            dlq::export(store, &filter, args.limit, args.format, out, || bar.inc(1))
+            dlq::export(store, &filter, args.limit, args.format, out, |n| bar.inc(n))
                 .await
                 .context("exporting dead letters")?
         }
@@ -57,7 +57,7 @@ async fn to_file(
     store: &dyn Store,
     args: &ExportArgs,
     path: &Path,
-    on_row: impl FnMut(),
+    on_rows: impl FnMut(u64),
 ) -> Result<u64> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
@@ -70,7 +70,7 @@ async fn to_file(
         args.limit,
         args.format,
         &mut out,
-        on_row,
+        on_rows,
     )
     .await
     .with_context(|| {

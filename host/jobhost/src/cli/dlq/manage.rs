@@ -3,12 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use jobhost_store::{DeadFilter, ReviewParams, Store, now_micros};
+use jobhost_store::{ReviewParams, Store, now_micros};
 
 use crate::cli::output::print_json;
-
-/// Rows deleted per transaction by `cleanup`.
-const CLEANUP_BATCH: u32 = 1000;
+use crate::ops::dlq;
 
 pub async fn review(
     store: &dyn Store,
@@ -47,17 +45,9 @@ pub async fn delete(store: &dyn Store, id: &str, json: bool) -> Result<ExitCode>
 }
 
 pub async fn cleanup(store: &dyn Store, days: u32, dry_run: bool, json: bool) -> Result<ExitCode> {
-    let filter = DeadFilter {
-        until: Some(now_micros() - i64::from(days) * 86_400_000_000),
-        limit: CLEANUP_BATCH,
-        ..DeadFilter::default()
-    };
-    let count = if dry_run {
-        store.count_dead(&filter).await
-    } else {
-        purge(store, &filter).await
-    }
-    .context("cleaning up old dead letters")?;
+    let count = dlq::cleanup(store, days, dry_run, now_micros())
+        .await
+        .context("cleaning up old dead letters")?;
     if json {
         print_json(&serde_json::json!({ "deleted": count, "dry_run": dry_run, "days": days }))?;
     } else if dry_run {
@@ -66,15 +56,4 @@ pub async fn cleanup(store: &dyn Store, days: u32, dry_run: bool, json: bool) ->
         println!("deleted {count} dead letters that failed more than {days} days ago");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn purge(store: &dyn Store, filter: &DeadFilter) -> jobhost_store::Result<u64> {
-    let mut total = 0;
-    loop {
-        let deleted = store.purge_dead(filter).await?;
-        total += deleted;
-        if deleted < u64::from(filter.limit) {
-            return Ok(total);
-        }
-    }
 }

@@ -17,6 +17,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use jobhost_store::{DeadFilter, DeadReason, Micros, Store};
 
+use crate::ops::dlq;
 use crate::ops::when::parse_moment;
 
 #[derive(Debug, Subcommand)]
@@ -70,7 +71,7 @@ pub struct FilterArgs {
     pub job_type: Option<String>,
     /// Only this reason: max_retries_exceeded, permanent_failure, job_not_found,
     /// invalid_arguments, timeout, out_of_memory, crashed.
-    #[arg(long, value_parser = parse_reason)]
+    #[arg(long, value_parser = dlq::parse_reason)]
     pub reason: Option<DeadReason>,
     /// Only jobs that failed at or after this: an age (`2h`, `7d`: that long ago) or an
     /// RFC 3339 time (`2026-11-24T18:00:00Z`).
@@ -112,13 +113,6 @@ impl FilterArgs {
             || self.reviewed
             || self.unreviewed
     }
-}
-
-fn parse_reason(text: &str) -> Result<DeadReason, String> {
-    DeadReason::parse(text).ok_or_else(|| {
-        let all: Vec<&str> = DeadReason::ALL.iter().map(|r| r.as_str()).collect();
-        format!("{text:?} is not a reason; one of: {}", all.join(", "))
-    })
 }
 
 pub async fn run(command: &DlqCommand, store: &dyn Store, json: bool) -> Result<ExitCode> {

@@ -6,18 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use jobhost_store::{DeadFilter, DeadJob, Store, now_micros};
+use jobhost_store::{DeadFilter, Store, now_micros};
 
 use super::FilterArgs;
 use crate::cli::output::{print_json, table, time};
 use crate::cli::progress;
-use crate::ops::dlq::{self, Pages, ReplayOptions, Replayed};
+use crate::ops::dlq::{self, CONFIRM_ABOVE, ReplayOptions, Replayed};
 use crate::queue::priority;
-
-/// A bulk replay of more rows than this asks first.
-pub const CONFIRM_ABOVE: u64 = 100;
-/// Rows a dry run lists.
-const DRY_RUN_SHOWN: usize = 20;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -113,22 +108,19 @@ async fn replay_one(
 }
 
 async fn replay_many(store: &dyn Store, args: &ReplayArgs, json: bool) -> Result<ExitCode> {
-    if !args.all && !args.filter.narrows() {
+    if dlq::bulk_problem(args.all, args.filter.narrows()).is_some() {
         bail!(
             "name the dead letter to replay (`jobhost dlq replay ID`), or select rows with \
              --type, --reason, --since, --until or --unreviewed, or pass --all for every row"
         );
     }
-    let filter = DeadFilter {
-        replayed: (!args.include_replayed).then_some(false),
-        ..dlq::bulk_filter(&args.filter.filter(), now_micros())
-    };
+    let filter = dlq::bulk_selection(&args.filter.filter(), args.include_replayed, now_micros());
     let count = store
         .count_dead(&filter)
         .await
         .context("counting the dead letters to replay")?;
     if args.dry_run {
-        return dry_run(store, &filter, &args.options(), count, json).await;
+        return dry_run(store, &filter, &args.options(), json).await;
     }
     if count == 0 {
         println!("no dead letters match: nothing to replay");
@@ -194,26 +186,12 @@ async fn dry_run(
     store: &dyn Store,
     filter: &DeadFilter,
     options: &ReplayOptions,
-    count: u64,
     json: bool,
 ) -> Result<ExitCode> {
-    let mut shown: Vec<DeadJob> = Vec::new();
-    let mut skipped = Vec::new();
-    let mut pages = Pages::new(filter, None);
-    loop {
-        let page = pages.next(store).await.context("reading dead letters")?;
-        if page.is_empty() {
-            break;
-        }
-        for dead in page {
-            if let Some(problem) = dlq::replay_problem(&dead, options) {
-                skipped.push(serde_json::json!({ "dead_id": dead.id, "skipped": problem }));
-            } else if shown.len() < DRY_RUN_SHOWN {
-                shown.push(dead);
-            }
-        }
-    }
-    let would_replay = count.saturating_sub(skipped.len() as u64);
+    let run = dlq::dry_run(store, filter, options)
+        .await
+        .context("reading dead letters")?;
+    let (would_replay, shown, skipped) = (run.would_replay, run.first, run.skipped);
     if json {
         let ids: Vec<&str> = shown.iter().map(|d| d.id.as_str()).collect();
         print_json(&serde_json::json!({
@@ -242,7 +220,11 @@ async fn dry_run(
         println!("and {} more", would_replay - shown.len() as u64);
     }
     for s in &skipped {
-        println!("would skip {}: {}", s["dead_id"], s["skipped"]);
+        println!(
+            "would skip {}: {}",
+            s.dead_id,
+            s.skipped.as_deref().unwrap_or_default()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
