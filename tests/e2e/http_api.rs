@@ -395,6 +395,27 @@ fn bad_input_is_a_4xx_naming_the_problem_and_writes_nothing() {
             400,
             "invalid type",
         ),
+        (
+            "GET",
+            "/health?pending_degraded=10&pending_unhealthy=5",
+            "",
+            400,
+            "must be the lower one",
+        ),
+        (
+            "GET",
+            "/health?failure_rate_degraded=2",
+            "",
+            400,
+            "between 0 and 1",
+        ),
+        (
+            "GET",
+            "/health?oldest_degraded=ages",
+            "",
+            400,
+            "is not an age",
+        ),
         ("GET", "/nowhere", "", 404, "no route GET /nowhere"),
         ("DELETE", "/jobs", "", 405, "does not take DELETE"),
     ];
@@ -620,6 +641,17 @@ fn metrics_count_the_attempts_that_ran_and_read_the_queue_when_scraped() {
     assert_eq!(sample(&text, "jobhost_dead_letters"), 2.0);
     assert_eq!(sample(&text, "jobhost_dead_letters_unreviewed"), 2.0);
     assert!(text.ends_with("# EOF\n"));
+    let (status, health) = api.get("/health?dlq_degraded=1&dlq_unhealthy=2");
+    assert_eq!(
+        (status, &health["status"]),
+        (503, &Value::from("unhealthy"))
+    );
+    assert!(
+        health["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("2 dead letters are unreviewed")
+    );
 
     // The gauges follow the store: a resumed queue drains, a reviewed row leaves the
     // unreviewed count.
