@@ -537,6 +537,22 @@ fn dead_letters_in_bulk(world: &World) {
         3
     );
 
+    let (status, dry) = api.post("/dlq/job-000001/replay", r#"{"dry_run":true,"queue":"q"}"#);
+    assert_eq!(
+        (status, &dry["would_replay"][0]),
+        (200, &Value::from("job-000001"))
+    );
+    assert_eq!(
+        world.dead("job-000001")["dead_letter"]["resurrection_count"],
+        0
+    );
+    api.refused(
+        "POST",
+        "/dlq/job-000001/replay",
+        r#"{"keep_attempts":true}"#,
+        400,
+        "--max-attempts above 1",
+    );
     assert_eq!(api.delete("/dlq/job-000001").0, 200);
     assert_eq!(api.delete("/dlq/job-000001").0, 404);
     // The rows failed in 2023: all are more than a day old.

@@ -306,10 +306,12 @@ pub fn document() -> Value {
                         "max_attempts": { "type": "integer" },
                         "queue": { "type": "string" },
                         "priority": { "type": "integer" },
-                        "keep_attempts": { "type": "boolean" }
+                        "keep_attempts": { "type": "boolean" },
+                        "dry_run": { "type": "boolean" }
                     }
                 } } } },
-                "responses": answer("`{id, replayed}`: the new job's id")
+                "responses": answer("`{id, replayed}`: the new job's id; for a dry run \
+                                     `{would_replay: [id], options}`")
             } },
             "/dlq/{id}/review": { "post": {
                 "summary": "Mark reviewed, with a note",
