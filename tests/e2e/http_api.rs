@@ -657,6 +657,18 @@ fn metrics_count_the_attempts_that_ran_and_read_the_queue_when_scraped() {
     assert_eq!(sample(&text, "jobhost_dead_letters"), 2.0);
     assert_eq!(sample(&text, "jobhost_dead_letters_unreviewed"), 2.0);
     assert!(text.ends_with("# EOF\n"));
+    // The dashboard's samples: the first is taken as the daemon starts.
+    let (status, history) = api.get("/stats/history");
+    assert_eq!(
+        (status, &history["interval_ms"]),
+        (200, &Value::from(10_000))
+    );
+    let first = &history["samples"][0];
+    assert!(
+        first["at"].as_i64().unwrap() > 0 && first["pending"].is_u64(),
+        "{history}"
+    );
+    assert!(first["attempts"].as_u64().unwrap() <= 7);
     let (status, health) = api.get("/health?dlq_degraded=1&dlq_unhealthy=2");
     assert_eq!(
         (status, &health["status"]),
