@@ -395,6 +395,27 @@ fn bad_input_is_a_4xx_naming_the_problem_and_writes_nothing() {
             400,
             "invalid type",
         ),
+        (
+            "GET",
+            "/health?pending_degraded=10&pending_unhealthy=5",
+            "",
+            400,
+            "must be the lower one",
+        ),
+        (
+            "GET",
+            "/health?failure_rate_degraded=2",
+            "",
+            400,
+            "between 0 and 1",
+        ),
+        (
+            "GET",
+            "/health?oldest_degraded=ages",
+            "",
+            400,
+            "is not an age",
+        ),
         ("GET", "/nowhere", "", 404, "no route GET /nowhere"),
         ("DELETE", "/jobs", "", 405, "does not take DELETE"),
     ];
@@ -516,6 +537,22 @@ fn dead_letters_in_bulk(world: &World) {
         3
     );
 
+    let (status, dry) = api.post("/dlq/job-000001/replay", r#"{"dry_run":true,"queue":"q"}"#);
+    assert_eq!(
+        (status, &dry["would_replay"][0]),
+        (200, &Value::from("job-000001"))
+    );
+    assert_eq!(
+        world.dead("job-000001")["dead_letter"]["resurrection_count"],
+        0
+    );
+    api.refused(
+        "POST",
+        "/dlq/job-000001/replay",
+        r#"{"keep_attempts":true}"#,
+        400,
+        "--max-attempts above 1",
+    );
     assert_eq!(api.delete("/dlq/job-000001").0, 200);
     assert_eq!(api.delete("/dlq/job-000001").0, 404);
     // The rows failed in 2023: all are more than a day old.
@@ -620,6 +657,29 @@ fn metrics_count_the_attempts_that_ran_and_read_the_queue_when_scraped() {
     assert_eq!(sample(&text, "jobhost_dead_letters"), 2.0);
     assert_eq!(sample(&text, "jobhost_dead_letters_unreviewed"), 2.0);
     assert!(text.ends_with("# EOF\n"));
+    // The dashboard's samples: the first is taken as the daemon starts.
+    let (status, history) = api.get("/stats/history");
+    assert_eq!(
+        (status, &history["interval_ms"]),
+        (200, &Value::from(10_000))
+    );
+    let first = &history["samples"][0];
+    assert!(
+        first["at"].as_i64().unwrap() > 0 && first["pending"].is_u64(),
+        "{history}"
+    );
+    assert!(first["attempts"].as_u64().unwrap() <= 7);
+    let (status, health) = api.get("/health?dlq_degraded=1&dlq_unhealthy=2");
+    assert_eq!(
+        (status, &health["status"]),
+        (503, &Value::from("unhealthy"))
+    );
+    assert!(
+        health["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("2 dead letters are unreviewed")
+    );
 
     // The gauges follow the store: a resumed queue drains, a reviewed row leaves the
     // unreviewed count.

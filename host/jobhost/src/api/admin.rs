@@ -7,26 +7,76 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jobhost_store::now_micros;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::error::{Answer, ApiError, to_json};
+use super::error::{Answer, ApiError, QueryOf, bad, to_json};
 use crate::config::Config;
 use crate::metrics;
-use crate::ops::monitor::{self, Thresholds, Verdict};
+use crate::ops::monitor::{self, Levels, Thresholds, Verdict, parse_rate};
 use crate::ops::plugins;
+use crate::ops::when::parse_age;
 
 pub async fn stats(State(state): State<AppState>) -> Answer {
     to_json(&monitor::report(state.store.as_ref(), now_micros()).await?)
 }
 
+/// `GET /health`'s thresholds, as `jobhost health` takes them (defaults the same).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthQuery {
+    pending_degraded: Option<u64>,
+    pending_unhealthy: Option<u64>,
+    oldest_degraded: Option<String>,
+    oldest_unhealthy: Option<String>,
+    dlq_degraded: Option<u64>,
+    dlq_unhealthy: Option<u64>,
+    failure_rate_degraded: Option<String>,
+    failure_rate_unhealthy: Option<String>,
+}
+
+impl HealthQuery {
+    fn thresholds(&self) -> Result<Thresholds, String> {
+        let d = Thresholds::default();
+        let age = |text: &Option<String>, default| text.as_deref().map_or(Ok(default), parse_age);
+        let rate = |text: &Option<String>, default| text.as_deref().map_or(Ok(default), parse_rate);
+        Ok(Thresholds {
+            pending: Levels::checked(
+                self.pending_degraded.unwrap_or(d.pending.degraded),
+                self.pending_unhealthy.unwrap_or(d.pending.unhealthy),
+                "pending",
+            )?,
+            oldest_pending: Levels::checked(
+                age(&self.oldest_degraded, d.oldest_pending.degraded)?,
+                age(&self.oldest_unhealthy, d.oldest_pending.unhealthy)?,
+                "oldest",
+            )?,
+            dead_unreviewed: Levels::checked(
+                self.dlq_degraded.unwrap_or(d.dead_unreviewed.degraded),
+                self.dlq_unhealthy.unwrap_or(d.dead_unreviewed.unhealthy),
+                "dlq",
+            )?,
+            failure_rate: Levels::checked(
+                rate(&self.failure_rate_degraded, d.failure_rate.degraded)?,
+                rate(&self.failure_rate_unhealthy, d.failure_rate.unhealthy)?,
+                "failure_rate",
+            )?,
+        })
+    }
+}
+
 /// 200 when healthy or degraded, 503 when unhealthy: a load balancer's reading.
-pub async fn health(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn health(
+    State(state): State<AppState>,
+    QueryOf(query): QueryOf<HealthQuery>,
+) -> Result<Response, ApiError> {
+    let thresholds = query.thresholds().map_err(bad)?;
     let now = now_micros();
     let report = monitor::report(state.store.as_ref(), now).await?;
     let stale_after = Config::default().stale_after;
     let live = monitor::live_daemons(state.store.as_ref(), now, stale_after).await?;
-    let health = monitor::judge(&report, live, &Thresholds::default());
+    let health = monitor::judge(&report, live, &thresholds);
     let status = match health.status {
         Verdict::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::OK,

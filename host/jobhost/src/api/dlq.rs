@@ -118,16 +118,37 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> An
     Ok(Json(json!({ "deleted": id })))
 }
 
+/// `POST /dlq/{id}/replay`: the replay options, and `dry_run`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplayBody {
+    max_attempts: Option<u32>,
+    queue: Option<String>,
+    priority: Option<i32>,
+    keep_attempts: bool,
+    dry_run: bool,
+}
+
+/// `{id, replayed}` (the new job's id), or for a dry run `{would_replay: [id], options}`.
 pub async fn replay(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(options): JsonBody<ReplayOptions>,
+    JsonBody(body): JsonBody<ReplayBody>,
 ) -> Answer {
+    let options = ReplayOptions {
+        max_attempts: body.max_attempts,
+        queue: body.queue,
+        priority: body.priority,
+        keep_attempts: body.keep_attempts,
+    };
     let Some(dead) = state.store.get_dead(&id).await? else {
         return Err(no_such(&id));
     };
     if let Some(problem) = dlq::replay_problem(&dead, &options) {
         return Err(bad(format!("cannot replay {id}: {problem}")));
+    }
+    if body.dry_run {
+        return Ok(Json(json!({ "would_replay": [id], "options": options })));
     }
     let new_id = dlq::replay(state.store.as_ref(), &dead, &options).await?;
     Ok(Json(json!({ "id": new_id, "replayed": id })))

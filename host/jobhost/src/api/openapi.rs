@@ -113,8 +113,18 @@ pub fn document() -> Value {
                 "responses": answer("`{interval_ms, samples: [{at, pending, scheduled, running, dead, attempts}]}`")
             } },
             "/health": { "get": {
-                "summary": "healthy, degraded or unhealthy with the reasons (default thresholds); \
-                            503 when unhealthy",
+                "summary": "healthy, degraded or unhealthy with the reasons; 503 when unhealthy. \
+                            Thresholds as `jobhost health` takes them, same defaults",
+                "parameters": [
+                    query("pending_degraded", "due jobs waiting", "integer"),
+                    query("pending_unhealthy", "due jobs waiting", "integer"),
+                    query("oldest_degraded", "the oldest due job's wait (5m)", "string"),
+                    query("oldest_unhealthy", "the oldest due job's wait (30m)", "string"),
+                    query("dlq_degraded", "unreviewed dead letters", "integer"),
+                    query("dlq_unhealthy", "unreviewed dead letters", "integer"),
+                    query("failure_rate_degraded", "0 to 1", "number"),
+                    query("failure_rate_unhealthy", "0 to 1", "number")
+                ],
                 "responses": answer("The verdict, as `jobhost --json health` prints it")
             } },
             "/jobs": {
@@ -296,10 +306,12 @@ pub fn document() -> Value {
                         "max_attempts": { "type": "integer" },
                         "queue": { "type": "string" },
                         "priority": { "type": "integer" },
-                        "keep_attempts": { "type": "boolean" }
+                        "keep_attempts": { "type": "boolean" },
+                        "dry_run": { "type": "boolean" }
                     }
                 } } } },
-                "responses": answer("`{id, replayed}`: the new job's id")
+                "responses": answer("`{id, replayed}`: the new job's id; for a dry run \
+                                     `{would_replay: [id], options}`")
             } },
             "/dlq/{id}/review": { "post": {
                 "summary": "Mark reviewed, with a note",

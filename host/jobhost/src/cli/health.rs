@@ -12,7 +12,7 @@ use jobhost_store::now_micros;
 use super::Cli;
 use super::output::print_json;
 use crate::config::Config;
-use crate::ops::monitor::{self, Health, Levels, Thresholds, Verdict};
+use crate::ops::monitor::{self, Health, Levels, Thresholds, Verdict, parse_rate};
 use crate::ops::when::parse_age;
 
 /// The exit code of a health check that could not be made.
@@ -51,15 +51,6 @@ pub struct HealthArgs {
     pub failure_rate_unhealthy: f64,
 }
 
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
-        _ => Err(format!(
-            "{text:?} is not a share between 0 and 1 (0.1 is 10%)"
-        )),
-    }
-}
-
 impl HealthArgs {
     fn thresholds(&self) -> Result<Thresholds> {
         let thresholds = Thresholds {
@@ -81,16 +72,7 @@ fn levels<T: PartialOrd + std::fmt::Debug>(
     unhealthy: T,
     flag: &str,
 ) -> Result<Levels<T>> {
-    if degraded > unhealthy {
-        anyhow::bail!(
-            "{flag}-degraded ({degraded:?}) is above {flag}-unhealthy ({unhealthy:?}): \
-             the degraded level must be the lower one"
-        );
-    }
-    Ok(Levels {
-        degraded,
-        unhealthy,
-    })
+    Levels::checked(degraded, unhealthy, flag).map_err(anyhow::Error::msg)
 }
 
 pub async fn run(args: &HealthArgs, cli: &Cli) -> Result<ExitCode> {

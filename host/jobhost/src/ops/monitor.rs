@@ -123,6 +123,33 @@ pub struct Levels<T> {
     pub unhealthy: T,
 }
 
+impl<T: PartialOrd + std::fmt::Debug> Levels<T> {
+    /// The two levels, or why they are upside down; `name` is how the caller calls the
+    /// pair (`--pending` on the command line, `pending` in a query string).
+    pub fn checked(degraded: T, unhealthy: T, name: &str) -> Result<Levels<T>, String> {
+        if degraded > unhealthy {
+            return Err(format!(
+                "{name}-degraded ({degraded:?}) is above {name}-unhealthy ({unhealthy:?}): \
+                 the degraded level must be the lower one"
+            ));
+        }
+        Ok(Levels {
+            degraded,
+            unhealthy,
+        })
+    }
+}
+
+/// A share as typed: 0 to 1.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a share between 0 and 1 (0.1 is 10%)"
+        )),
+    }
+}
+
 impl<T: PartialOrd> Levels<T> {
     fn verdict(&self, value: T) -> Verdict {
         if value >= self.unhealthy {
