@@ -8,6 +8,7 @@ mod failures;
 mod flow;
 mod hot_reload;
 mod languages;
+mod limits;
 mod operations;
 mod plugin_check;
 mod postgres;

@@ -5,19 +5,21 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use jobhost_store::{CronSchedule, Micros, Store, StoreError, now_micros};
+use jobhost_store::{CronSchedule, Micros, SCHEDULE_BY_OPERATOR, Store, StoreError, now_micros};
 
 use super::Cli;
 use super::enqueue::type_rules;
 use super::output::{print_json, table, time, time_opt};
-use crate::queue::schedule::Schedule;
+use crate::queue::schedule::{DEFAULT_TIMEZONE, Schedule};
 use crate::queue::{EnqueueRequest, priority};
 
 #[derive(Debug, Subcommand)]
 pub enum CronCommand {
-    /// Add a schedule: enqueue a job of TYPE at every time EXPR names (UTC).
+    /// Add a schedule: enqueue a job of TYPE at every time EXPR names (in UTC, or the
+    /// time zone `--tz` names).
     Add(AddArgs),
-    /// Every schedule with its next run.
+    /// Every schedule with its next run, time zone and source (an operator's, or a
+    /// plugin's).
     List,
     /// Remove a schedule (the jobs it enqueued stay).
     Remove { name: String },
@@ -31,8 +33,8 @@ pub enum CronCommand {
 pub struct AddArgs {
     /// The schedule's name, unique.
     pub name: String,
-    /// A cron expression in UTC: 5 fields (minute hour day-of-month month day-of-week,
-    /// e.g. "0 3 * * *"), or 6 with seconds first (e.g. "*/10 * * * * *").
+    /// A cron expression: 5 fields (minute hour day-of-month month day-of-week, e.g.
+    /// "0 3 * * *"), or 6 with seconds first (e.g. "*/10 * * * * *").
     pub expr: String,
     /// The job type to enqueue.
     pub job_type: String,
@@ -47,6 +49,10 @@ pub struct AddArgs {
     /// The queue to put the jobs on.
     #[arg(long)]
     pub queue: Option<String>,
+    /// The IANA time zone the expression is read in, e.g. `Europe/Paris`: it keeps its
+    /// wall-clock time across daylight-saving changes.
+    #[arg(long = "tz", value_name = "ZONE", default_value = DEFAULT_TIMEZONE)]
+    pub timezone: String,
 }
 
 pub async fn run(command: &CronCommand, cli: &Cli) -> Result<ExitCode> {
@@ -84,16 +90,16 @@ fn found(found: bool, name: &str) -> Result<()> {
 }
 
 /// The first firing after now, or why there is none.
-fn next_run(expr: &str) -> Result<Micros> {
-    Schedule::parse(expr)
+fn next_run(expr: &str, timezone: &str) -> Result<Micros> {
+    Schedule::parse_in(expr, timezone)
         .map_err(|e| anyhow!("{e}"))?
         .next_after(now_micros())
         .ok_or_else(|| anyhow!("the cron expression {expr:?} never fires"))
 }
 
 async fn add(args: &AddArgs, cli: &Cli, store: &dyn Store) -> Result<()> {
-    let next_run_at = next_run(&args.expr)?;
-    let (schema, default_max_attempts) = type_rules(cli, store, &args.job_type).await?;
+    let next_run_at = next_run(&args.expr, &args.timezone)?;
+    let rules = type_rules(cli, store, &args.job_type).await?;
     let now = now_micros();
     // The same checks as an enqueue, once, so every firing makes a valid job.
     let request = EnqueueRequest {
@@ -105,11 +111,13 @@ async fn add(args: &AddArgs, cli: &Cli, store: &dyn Store) -> Result<()> {
         ..EnqueueRequest::default()
     };
     let job = request
-        .into_new_job(schema.as_ref(), default_max_attempts, now)
+        .into_new_job(rules.schema.as_ref(), rules.default_max_attempts, now)
         .map_err(|e| anyhow!("{e}; no schedule was added"))?;
     let schedule = CronSchedule {
         name: args.name.clone(),
         expr: args.expr.clone(),
+        timezone: args.timezone.clone(),
+        source: SCHEDULE_BY_OPERATOR.to_string(),
         job_type: job.job_type,
         payload: job.payload,
         queue: job.queue,
@@ -147,7 +155,7 @@ async fn resume(store: &dyn Store, name: &str) -> Result<()> {
     else {
         return found(false, name);
     };
-    let next_run_at = next_run(&schedule.expr)?;
+    let next_run_at = next_run(&schedule.expr, &schedule.timezone)?;
     let resumed = store
         .set_schedule_paused(name, false, next_run_at)
         .await
@@ -166,17 +174,19 @@ async fn list(store: &dyn Store, json: bool) -> Result<()> {
         return print_json(&schedules);
     }
     let mut t = table(&[
-        "name", "expr", "type", "queue", "next run", "last run", "paused",
+        "name", "expr", "zone", "type", "queue", "next run", "last run", "paused", "source",
     ]);
     for s in &schedules {
         t.add_row(vec![
             s.name.clone(),
             s.expr.clone(),
+            s.timezone.clone(),
             s.job_type.clone(),
             s.queue.clone(),
             time(s.next_run_at),
             time_opt(s.last_run_at),
             if s.paused { "yes" } else { "" }.to_string(),
+            s.source.clone(),
         ]);
     }
     println!("{t}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use jobhost_runtime::{PayloadSchema, Registry, Runtime};
+use jobhost_runtime::{PayloadSchema, Registry, Runtime, unique_key_from};
 use jobhost_store::{Micros, NewJob, Store, now_micros};
 
 use super::Cli;
@@ -45,9 +45,14 @@ pub struct EnqueueArgs {
     #[arg(long)]
     pub queue: Option<String>,
     /// While a job of this type with this key is pending or running, enqueue nothing
-    /// and print that job's id instead.
+    /// and print that job's id instead. Without it, a job type that declares unique-key
+    /// fields makes the key of their values in the payload.
     #[arg(long, conflicts_with = "from_file", value_parser = parse_unique_key)]
     pub unique_key: Option<String>,
+    /// Keep the unique key reserved this long after the job completes (`1h`, `30m`):
+    /// enqueueing its key again within that time adds nothing either.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub unique_for: Option<Duration>,
     /// Enqueue one job per line of this JSON-lines file (each line a payload). Every
     /// line is checked first: a bad one is reported with its number and nothing is
     /// enqueued. Then the jobs are written in transactions of 1,000; prints how many.
@@ -96,19 +101,32 @@ fn read_payload(args: &EnqueueArgs) -> Result<String> {
     })
 }
 
-/// The job type's schema and default attempts: as recorded by a daemon that loaded its
-/// plugin, else as the plugins directory declares it.
+/// What a job type asks of a new job, as far as it is known.
+#[derive(Default)]
+pub(super) struct TypeRules {
+    pub schema: Option<PayloadSchema>,
+    pub default_max_attempts: u32,
+    /// Payload fields whose values make the unique key when none is given.
+    pub unique_key_fields: Vec<String>,
+}
+
+/// The job type's schema, default attempts and unique-key fields: as recorded by a
+/// daemon that loaded its plugin, else as the plugins directory declares it.
 async fn job_type_facts(
     cli: &Cli,
     store: &dyn Store,
     job_type: &str,
-) -> Result<Option<(Option<String>, Option<u32>)>> {
+) -> Result<Option<(Option<String>, Option<u32>, Vec<String>)>> {
     if let Some(record) = store
         .job_type(job_type)
         .await
         .context("looking up the job type")?
     {
-        return Ok(Some((record.payload_schema, record.max_attempts)));
+        return Ok(Some((
+            record.payload_schema,
+            record.max_attempts,
+            record.unique_key_fields,
+        )));
     }
     if !cli.plugins.is_dir() {
         return Ok(None);
@@ -126,27 +144,24 @@ async fn job_type_facts(
             (
                 t.payload_schema.as_ref().map(|s| s.schema().to_string()),
                 t.max_attempts,
+                t.unique_key_fields.clone(),
             )
         })
     }))
 }
 
-/// What a job of this type must satisfy: its payload schema, if known, and its default
-/// attempts. Warns when no plugin declares the type yet.
-pub(super) async fn type_rules(
-    cli: &Cli,
-    store: &dyn Store,
-    job_type: &str,
-) -> Result<(Option<PayloadSchema>, u32)> {
+/// What a job of this type must satisfy: its payload schema, if known, its default
+/// attempts and its default unique key. Warns when no plugin declares the type yet.
+pub(super) async fn type_rules(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<TypeRules> {
     let facts = job_type_facts(cli, store, job_type).await?;
-    let (schema, type_max_attempts) = match facts {
+    let (schema, type_max_attempts, unique_key_fields) = match facts {
         Some(facts) => facts,
         None => {
             eprintln!(
                 "warning: no plugin declares job type {job_type:?} yet; the job waits, and is \
                  dead-lettered as job_not_found if no plugin handles it when it runs"
             );
-            (None, None)
+            (None, None, Vec::new())
         }
     };
     let schema = match schema {
@@ -155,18 +170,49 @@ pub(super) async fn type_rules(
         })?),
         None => None,
     };
-    Ok((schema, type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)))
+    Ok(TypeRules {
+        schema,
+        default_max_attempts: type_max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        unique_key_fields,
+    })
+}
+
+/// The unique key a job goes in with: `--unique-key`, else the one its type's
+/// unique-key fields make of the payload, else none.
+fn unique_key_of(args: &EnqueueArgs, rules: &TypeRules, payload: &str) -> Result<Option<String>> {
+    if let Some(key) = &args.unique_key {
+        return Ok(Some(key.clone()));
+    }
+    let Ok(payload) = serde_json::from_str(payload) else {
+        return Ok(None);
+    };
+    match unique_key_from(&rules.unique_key_fields, &payload) {
+        Some(key) => Ok(Some(parse_unique_key(&key).map_err(|e| {
+            anyhow::anyhow!(
+                "the unique key the fields {:?} of job type {:?} make is unusable: {e}",
+                rules.unique_key_fields,
+                args.job_type
+            )
+        })?)),
+        None => Ok(None),
+    }
 }
 
 pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
     let store = cli.store().await?;
-    let (schema, default_max_attempts) = type_rules(cli, store.as_ref(), &args.job_type).await?;
+    let rules = type_rules(cli, store.as_ref(), &args.job_type).await?;
+    let (schema, default_max_attempts) = (rules.schema.as_ref(), rules.default_max_attempts);
     if let Some(path) = &args.from_file {
+        if args.unique_for.is_some() {
+            bail!(
+                "--unique-for needs a unique key, and --from-file takes none; nothing was enqueued"
+            );
+        }
         return enqueue_file(
             args,
             path,
             store.as_ref(),
-            schema.as_ref(),
+            schema,
             default_max_attempts,
             cli.json,
         )
@@ -182,14 +228,23 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         queue: args.queue.clone(),
         parent_id: None,
     };
-    let job = match request.into_new_job(schema.as_ref(), default_max_attempts, now_micros()) {
+    let job = match request.into_new_job(schema, default_max_attempts, now_micros()) {
         Ok(job) => job,
         Err(e) => bail!("{e}; nothing was enqueued"),
     };
-    let (id, created) = match &args.unique_key {
+    let unique_key = unique_key_of(args, &rules, &job.payload)?;
+    let keep_for = args.unique_for.map(|d| d.as_micros() as Micros);
+    if keep_for.is_some() && unique_key.is_none() {
+        bail!(
+            "--unique-for keeps a unique key reserved: give --unique-key (job type {:?} \
+             declares no unique-key fields); nothing was enqueued",
+            args.job_type
+        );
+    }
+    let (id, created) = match &unique_key {
         Some(key) => {
             let outcome = store
-                .enqueue_unique(&job, key)
+                .enqueue_unique(&job, key, keep_for)
                 .await
                 .context("storing the job")?;
             (outcome.id, outcome.created)
@@ -204,7 +259,8 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
     };
     if !created {
         eprintln!(
-            "a {} job with this unique key is pending or running already: {id}; nothing was enqueued",
+            "a {} job with this unique key is pending or running, or completed within its \
+             --unique-for window: {id}; nothing was enqueued",
             args.job_type
         );
     }
