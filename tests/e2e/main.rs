@@ -12,4 +12,5 @@ mod limits;
 mod operations;
 mod plugin_check;
 mod postgres;
+mod scheduling;
 mod support;
