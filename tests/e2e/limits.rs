@@ -183,3 +183,62 @@ fn a_plugin_declares_a_concurrency_limit_and_its_manifest_overrides_it() {
         "{limits}"
     );
 }
+
+#[test]
+fn queue_limits_show_in_the_queue_listing_and_bad_limits_are_refused() {
+    let world = World::new();
+    world.install_plugin("echo");
+    world.cli_ok(&[
+        "limits",
+        "set",
+        "--queue",
+        "bulk",
+        "--rate",
+        "2/s",
+        "--concurrency",
+        "2",
+    ]);
+    world.enqueue("echo", "{}", &["--queue", "bulk"]);
+    let queues = world.cli_json(&["queues", "list"]);
+    let bulk = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "bulk")
+        .unwrap_or_else(|| panic!("no bulk queue in {queues}"));
+    assert_eq!(
+        (&bulk["rate_per_minute"], &bulk["concurrency"]),
+        (&Value::from(120), &Value::from(2))
+    );
+
+    for (args, says) in [
+        (
+            vec!["limits", "set", "--queue", "bulk"],
+            "--rate, --concurrency",
+        ),
+        (
+            vec!["limits", "set", "--queue", "bulk", "--rate", "30/h"],
+            "multiple of 60",
+        ),
+        (
+            vec!["limits", "set", "--queue", "bulk", "--concurrency", "0"],
+            "never start",
+        ),
+        (vec!["limits", "set", "--rate", "1/s"], "--type"),
+    ] {
+        let out = world.cli(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // Nothing a refused command said changed the limit.
+    let limits = world.cli_json(&["limits", "list"]);
+    assert_eq!(limits.as_array().unwrap().len(), 1, "{limits}");
+    assert_eq!(limits[0]["rate_per_minute"], 120, "{limits}");
+    assert!(
+        world
+            .cli_ok(&["limits", "remove", "--queue", "bulk"])
+            .contains("removed")
+    );
+    assert!(world.cli_ok(&["limits", "list", "--json"]).trim() == "[]");
+}

@@ -160,8 +160,9 @@ async fn mark_running(
 }
 
 /// Sets an operator's limit, replacing whatever limit the type or queue had; the
-/// bucket starts full.
+/// bucket starts full. Wakes the daemons: a raised limit may free held-back work.
 pub async fn set_limit(pool: &PgPool, l: &SetLimit) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(db("setting a limit"))?;
     sqlx::query(
         "INSERT INTO job_limits (scope, name, rate_per_minute, concurrency, source, tokens, \
          refilled_at, updated_at) VALUES ($1, $2, $3, $4, 'operator', $5, $6, $6) \
@@ -175,20 +176,35 @@ pub async fn set_limit(pool: &PgPool, l: &SetLimit) -> Result<()> {
     .bind(l.concurrency.map(super::rows::int))
     .bind(RATE_BURST)
     .bind(l.now)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db("setting a limit"))?;
-    Ok(())
+    wake_and_commit(tx).await
 }
 
+/// Notifies the daemons when the transaction commits, and commits it.
+async fn wake_and_commit(mut tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
+    sqlx::query(super::NOTIFY_SQL)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("notifying daemons of a changed limit"))?;
+    tx.commit().await.map_err(db("committing a limit"))
+}
+
+/// Wakes the daemons when there was a limit: its held-back jobs are claimable now.
 pub async fn remove_limit(pool: &PgPool, scope: LimitScope, name: &str) -> Result<bool> {
+    let mut tx = pool.begin().await.map_err(db("removing a limit"))?;
     let done = sqlx::query("DELETE FROM job_limits WHERE scope = $1 AND name = $2")
         .bind(scope.as_str())
         .bind(name)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
         .map_err(db("removing a limit"))?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    wake_and_commit(tx).await?;
+    Ok(true)
 }
 
 /// A plugin's limits, as plugin-set rows; an operator's row is left as it is.
