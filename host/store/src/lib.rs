@@ -48,7 +48,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Atomically moves up to `limit` due pending jobs to `running`, locked by the
     /// worker, highest priority first and oldest first within a priority, and spends
-    /// one attempt on each. No job is ever returned to two callers.
+    /// one attempt on each. No job is ever returned to two callers. Jobs whose rate or
+    /// concurrency limit (see [`Store::set_limit`]) has no room are passed over and stay
+    /// pending, their attempts unspent.
     async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>>;
 
     /// Applies the outcomes of finished (or released) attempts in one transaction.

@@ -74,9 +74,10 @@ fn log_event(event: &RegistryEvent) -> Option<PluginRecord> {
 }
 
 /// The flow limits of every type the plugin declares, a type without any included (so
-/// a version that dropped its limit lifts it).
+/// a version that dropped its limit lifts it), by name: the order in which claims lock
+/// limit rows, so a writer and a claimer never wait for each other in a cycle.
 fn limits_of(plugin: &Plugin) -> Vec<PluginLimit> {
-    plugin
+    let mut limits: Vec<PluginLimit> = plugin
         .job_types()
         .iter()
         .map(|t| PluginLimit {
@@ -84,7 +85,9 @@ fn limits_of(plugin: &Plugin) -> Vec<PluginLimit> {
             rate_per_minute: t.rate_per_minute,
             concurrency: t.concurrency,
         })
-        .collect()
+        .collect();
+    limits.sort_by(|a, b| a.job_type.cmp(&b.job_type));
+    limits
 }
 
 pub async fn record(store: &dyn Store, event: &RegistryEvent) {
