@@ -5,4 +5,4 @@ wasmtime::component::bindgen!({
     world: "job-plugin",
 });
 
-pub use jobhost::plugin::types::{EnqueueOptions, Job, JobError, Level, PluginInfo};
+pub use jobhost::plugin::types::{EnqueueOptions, Job, JobError, Level, PluginInfo, ScheduleInfo};

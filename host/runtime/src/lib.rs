@@ -47,7 +47,7 @@ pub use error::{LoadError, PayloadError, RuntimeError};
 pub use inspect::Inspection;
 pub use kv::{EmptyKv, KvSource, KvWrite, MAX_KV_KEY, MAX_KV_VALUE, MAX_KV_WRITES};
 pub use limits::{DEFAULT_FUEL, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, EPOCH_TICK, Limits};
-pub use plugin::{JobTypeSpec, Plugin};
+pub use plugin::{JobTypeSpec, Plugin, ScheduleSpec, unique_key_from};
 pub use registry::{Registry, RegistryEvent};
 pub use run::{Attempt, CancelFlag, FollowUp, JobInput, Outcome};
 pub use runtime::Runtime;

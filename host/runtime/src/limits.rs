@@ -44,12 +44,16 @@ impl Limits {
 }
 
 /// Limits expressed in the WIT's `limits` record or a manifest: each may be left out.
+/// The flow limits (`rate_per_minute`, `concurrency`) are not the sandbox's: the daemon
+/// writes them to the database, where every claim honours them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LimitOverrides {
     pub fuel: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub memory_mib: Option<u32>,
     pub max_attempts: Option<u32>,
+    pub rate_per_minute: Option<u32>,
+    pub concurrency: Option<u32>,
 }
 
 impl LimitOverrides {
@@ -60,6 +64,8 @@ impl LimitOverrides {
             timeout_ms: self.timeout_ms.or(base.timeout_ms),
             memory_mib: self.memory_mib.or(base.memory_mib),
             max_attempts: self.max_attempts.or(base.max_attempts),
+            rate_per_minute: self.rate_per_minute.or(base.rate_per_minute),
+            concurrency: self.concurrency.or(base.concurrency),
         }
     }
 

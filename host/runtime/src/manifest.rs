@@ -1,7 +1,8 @@
 //! An operator's manifest, `NAME.toml` beside `NAME.wasm`: limit overrides for every job
 //! type of the plugin (`[limits]`) or for one (`[types.NAME]`), and what the plugin is
 //! granted (`[capabilities]`, see `capabilities.rs`). Unknown keys are errors, so a typo
-//! never silently does nothing.
+//! never silently does nothing. `rate_per_minute` and `concurrency` override the flow
+//! limits the plugin declares; 0 lifts the plugin's.
 //!
 //! ```toml
 //! [limits]
@@ -10,6 +11,8 @@
 //! [types.send_email]
 //! fuel = 50000000000
 //! max_attempts = 10
+//! rate_per_minute = 120
+//! concurrency = 4
 //!
 //! [capabilities]
 //! http = ["api.example.com"]
@@ -53,6 +56,8 @@ struct ManifestLimits {
     timeout_ms: Option<u64>,
     memory_mib: Option<u32>,
     max_attempts: Option<u32>,
+    rate_per_minute: Option<u32>,
+    concurrency: Option<u32>,
 }
 
 impl From<ManifestLimits> for LimitOverrides {
@@ -62,6 +67,8 @@ impl From<ManifestLimits> for LimitOverrides {
             timeout_ms: m.timeout_ms,
             memory_mib: m.memory_mib,
             max_attempts: m.max_attempts,
+            rate_per_minute: m.rate_per_minute,
+            concurrency: m.concurrency,
         }
     }
 }

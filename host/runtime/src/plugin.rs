@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::bindings::{JobPluginPre, PluginInfo};
+use crate::bindings::{JobPluginPre, PluginInfo, ScheduleInfo};
 use crate::capabilities::{Capabilities, Secrets};
 use crate::error::{LoadError, PayloadError};
 use crate::host::AttemptState;
@@ -26,6 +26,7 @@ struct PluginInner {
     version: String,
     size_bytes: u64,
     job_types: Vec<JobTypeSpec>,
+    schedules: Vec<ScheduleSpec>,
     default_limits: Limits,
     capabilities: Capabilities,
     pre: JobPluginPre<AttemptState>,
@@ -37,6 +38,51 @@ pub struct JobTypeSpec {
     pub payload_schema: Option<PayloadSchema>,
     pub limits: Limits,
     pub max_attempts: Option<u32>,
+    /// Starts a minute across every daemon, as the plugin and manifest resolve it.
+    pub rate_per_minute: Option<u32>,
+    /// Jobs running at once across every daemon, as the plugin and manifest resolve it.
+    pub concurrency: Option<u32>,
+    /// Payload fields whose values make the default unique key; empty for none.
+    pub unique_key_fields: Vec<String>,
+}
+
+/// A cron schedule the plugin declares, as `describe` gave it. The daemon checks the
+/// expression and time zone when it writes it to the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSpec {
+    pub name: String,
+    pub expression: String,
+    pub job_type: String,
+    /// A JSON document.
+    pub payload: String,
+    /// An IANA time zone name; `None` for UTC.
+    pub timezone: Option<String>,
+}
+
+impl JobTypeSpec {
+    /// The unique key a payload's `unique_key_fields` make: the fields' JSON values
+    /// joined with `:` (a string without its quotes, a missing field as `null`);
+    /// `None` when the type declares no fields.
+    pub fn default_unique_key(&self, payload: &Value) -> Option<String> {
+        unique_key_from(&self.unique_key_fields, payload)
+    }
+}
+
+/// The unique key `fields` make of a payload: their JSON values joined with `:` (a
+/// string without its quotes, a missing field as `null`); `None` for no fields.
+pub fn unique_key_from(fields: &[String], payload: &Value) -> Option<String> {
+    if fields.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|f| match payload.get(f) {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => "null".to_string(),
+        })
+        .collect();
+    Some(parts.join(":"))
 }
 
 impl JobTypeSpec {
@@ -62,6 +108,9 @@ impl std::fmt::Debug for JobTypeSpec {
             )
             .field("limits", &self.limits)
             .field("max_attempts", &self.max_attempts)
+            .field("rate_per_minute", &self.rate_per_minute)
+            .field("concurrency", &self.concurrency)
+            .field("unique_key_fields", &self.unique_key_fields)
             .finish()
     }
 }
@@ -97,6 +146,10 @@ impl Plugin {
     }
     pub fn job_type(&self, name: &str) -> Option<&JobTypeSpec> {
         self.0.job_types.iter().find(|t| t.name == name)
+    }
+    /// The cron schedules `describe` declared.
+    pub fn schedules(&self) -> &[ScheduleSpec] {
+        &self.0.schedules
     }
 
     pub(crate) fn name_arc(&self) -> Arc<str> {
@@ -172,7 +225,15 @@ pub(crate) fn from_description(
             timeout_ms: declared_type.limits.timeout_ms,
             memory_mib: declared_type.limits.memory_mib,
             max_attempts: declared_type.limits.max_attempts,
+            rate_per_minute: declared_type.limits.rate_per_minute,
+            concurrency: declared_type.limits.concurrency,
         };
+        if own.rate_per_minute == Some(0) || own.concurrency == Some(0) {
+            return Err(bad(format!(
+                "job type {name:?} declares a rate or concurrency of 0, which would never \
+                 start a job: leave it out for no limit"
+            )));
+        }
         let overrides = match &manifest {
             Some((_, manifest)) => manifest.for_type(&name).over(own),
             None => own,
@@ -197,13 +258,27 @@ pub(crate) fn from_description(
                     .map_err(|e| bad(format!("the payload schema of {name:?} is {e}")))?,
             ),
         };
+        if let Some(field) = declared_type
+            .unique_key_fields
+            .iter()
+            .find(|f| f.is_empty())
+        {
+            return Err(bad(format!(
+                "job type {name:?} names an empty unique-key field {field:?}"
+            )));
+        }
         job_types.push(JobTypeSpec {
             name,
             payload_schema,
             limits,
             max_attempts: overrides.max_attempts,
+            // A manifest's 0 lifts the plugin's limit.
+            rate_per_minute: overrides.rate_per_minute.filter(|&r| r > 0),
+            concurrency: overrides.concurrency.filter(|&k| k > 0),
+            unique_key_fields: declared_type.unique_key_fields,
         });
     }
+    let schedules = schedules_of(info.schedules).map_err(bad)?;
     Ok(Plugin(Arc::new(PluginInner {
         file_name: compiled.file_name,
         digest: compiled.digest,
@@ -211,10 +286,41 @@ pub(crate) fn from_description(
         version: info.version,
         size_bytes: compiled.size_bytes,
         job_types,
+        schedules,
         default_limits: defaults,
         capabilities,
         pre: compiled.pre,
     })))
+}
+
+/// The declared schedules, with names unique and payloads JSON documents.
+fn schedules_of(declared: Vec<ScheduleInfo>) -> Result<Vec<ScheduleSpec>, String> {
+    let mut schedules: Vec<ScheduleSpec> = Vec::new();
+    for s in declared {
+        if !is_valid_name(&s.name) {
+            return Err(format!(
+                "schedule {:?} is not a valid name (letters, digits, `_`, `-`, `.`)",
+                s.name
+            ));
+        }
+        if schedules.iter().any(|t| t.name == s.name) {
+            return Err(format!("schedule {:?} is declared twice", s.name));
+        }
+        if let Err(e) = serde_json::from_str::<Value>(&s.payload) {
+            return Err(format!(
+                "the payload of schedule {:?} is not a JSON document: {e}",
+                s.name
+            ));
+        }
+        schedules.push(ScheduleSpec {
+            name: s.name,
+            expression: s.expression,
+            job_type: s.job_type,
+            payload: s.payload,
+            timezone: s.timezone,
+        });
+    }
+    Ok(schedules)
 }
 
 fn is_valid_name(name: &str) -> bool {

@@ -136,6 +136,60 @@ fn a_manifest_overrides_limits_and_rejects_unknown_keys() {
     assert!(err.to_string().contains("fuell"), "{err}");
 }
 
+#[test]
+fn flow_limits_unique_fields_and_schedules_come_from_describe_and_the_manifest() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("overlap.wasm");
+    fs::copy(dist().join("overlap.wasm"), &wasm).unwrap();
+    let plugin = rt.load_file(&wasm).unwrap();
+    let limited = plugin.job_type("overlap_limited").unwrap();
+    assert_eq!(
+        (limited.rate_per_minute, limited.concurrency),
+        (None, Some(2))
+    );
+    let keyed = plugin.job_type("overlap_keyed").unwrap();
+    assert_eq!(keyed.unique_key_fields, ["key"]);
+    let payload = serde_json::json!({ "key": "a", "ms": 3 });
+    assert_eq!(keyed.default_unique_key(&payload).as_deref(), Some("a"));
+    let schedules = plugin.schedules();
+    assert_eq!(schedules.len(), 1);
+    assert_eq!(
+        (schedules[0].name.as_str(), schedules[0].timezone.as_deref()),
+        ("overlap_new_year", Some("Europe/Paris"))
+    );
+
+    // The manifest overrides the declared concurrency, adds a rate, and 0 lifts a limit.
+    fs::write(
+        dir.path().join("overlap.toml"),
+        "[limits]
+rate_per_minute = 30
+
+[types.overlap_limited]
+concurrency = 0
+",
+    )
+    .unwrap();
+    let plugin = rt.load_file(&wasm).unwrap();
+    let limited = plugin.job_type("overlap_limited").unwrap();
+    assert_eq!(
+        (limited.rate_per_minute, limited.concurrency),
+        (Some(30), None)
+    );
+    let plain = plugin.job_type("overlap").unwrap();
+    assert_eq!((plain.rate_per_minute, plain.concurrency), (Some(30), None));
+
+    fs::write(
+        dir.path().join("overlap.toml"),
+        "[limits]
+rate = 30
+",
+    )
+    .unwrap();
+    let err = rt.load_file(&wasm).unwrap_err();
+    assert!(matches!(err, LoadError::BadManifest { .. }), "{err}");
+}
+
 fn loaded(events: &[RegistryEvent]) -> Vec<String> {
     events
         .iter()

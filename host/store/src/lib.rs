@@ -12,12 +12,15 @@
 //!   by watching the WAL file).
 //! - `postgres/`: the PostgreSQL backend (`FOR UPDATE SKIP LOCKED` claims, batches as
 //!   `UNNEST` arrays, wake-ups by LISTEN/NOTIFY).
+//! - `limits.rs`: the arithmetic of rate and concurrency limits, which both backends'
+//!   claims share.
 //! - `schema.rs`: schema versions, and refusing a database a newer build migrated.
 //! - `testing.rs`: throwaway PostgreSQL databases for tests, and schema versions set up
 //!   for tests of upgrades.
 //! - `error.rs`: [`StoreError`].
 
 mod error;
+pub mod limits;
 mod model;
 mod postgres;
 mod schema;
@@ -53,7 +56,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Atomically moves up to `limit` due pending jobs to `running`, locked by the
     /// worker, highest priority first and oldest first within a priority, and spends
-    /// one attempt on each. No job is ever returned to two callers.
+    /// one attempt on each. No job is ever returned to two callers. Jobs whose rate or
+    /// concurrency limit (see [`Store::set_limit`]) has no room are passed over and stay
+    /// pending, their attempts unspent.
     async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>>;
 
     /// The jobs running under `worker_id` whose ids are not in `known`: what a claim
@@ -160,11 +165,35 @@ pub trait Store: Send + Sync + 'static {
     /// Every queue with pending or running jobs, and every paused one, by name.
     async fn list_queues(&self) -> Result<Vec<QueueInfo>>;
 
+    /// Sets an operator's rate and/or concurrency limit on a job type or a queue,
+    /// replacing any limit it had (a plugin's included). Every claim on this database
+    /// honours it at once: a job it holds back stays pending and spends no attempt.
+    async fn set_limit(&self, limit: &SetLimit) -> Result<()>;
+    /// `false` when that type or queue had no limit.
+    async fn remove_limit(&self, scope: LimitScope, name: &str) -> Result<bool>;
+    /// Every limit, types first, by name.
+    async fn list_limits(&self) -> Result<Vec<FlowLimit>>;
+    /// Writes the limits a plugin declares for its job types (a daemon does this when
+    /// it loads the plugin), in one transaction: a type with a limit gets a plugin-set
+    /// row, one without loses its plugin-set row, and an operator's row stays as it is.
+    async fn set_plugin_limits(&self, limits: &[PluginLimit], now: Micros) -> Result<()>;
+    /// When a rate limit that is out of tokens at `now` gets its next one, the
+    /// earliest of them: a claimer held back by a rate wakes then. `None` when no rate
+    /// limit is short of a token.
+    async fn next_limited_claim(&self, now: Micros) -> Result<Option<Micros>>;
+
     /// Inserts `job` holding `unique_key`, unless a job of the same type holding that
-    /// key is pending or running: then nothing is inserted and that job's id comes
-    /// back. A unique index decides, so racing enqueues (from any number of processes
-    /// or hosts) create one job.
-    async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue>;
+    /// key is pending or running, or completed less than its own `keep_for` ago (at
+    /// `job.created_at`): then nothing is inserted and that job's id comes back. A
+    /// unique index decides, so racing enqueues (from any number of processes or
+    /// hosts) create one job. `keep_for` is the new job's window: how long after it
+    /// completes the key stays reserved (`None`: released when it completes).
+    async fn enqueue_unique(
+        &self,
+        job: &NewJob,
+        unique_key: &str,
+        keep_for: Option<Micros>,
+    ) -> Result<UniqueEnqueue>;
 
     /// Adds a schedule; fails with [`StoreError::Exists`] when one has that name.
     async fn add_schedule(&self, schedule: &CronSchedule) -> Result<()>;
@@ -180,6 +209,17 @@ pub trait Store: Send + Sync + 'static {
         paused: bool,
         next_run_at: Micros,
     ) -> Result<bool>;
+    /// Makes the schedules of `source` (a plugin's, `plugin NAME`: a daemon calls this
+    /// when it loads the plugin) those given, in one transaction: each is inserted, or
+    /// updated if it is that source's (keeping its next run unless its expression or
+    /// time zone changed, so every daemon that loads the plugin agrees and each firing
+    /// stays once), and that source's schedules not given are removed. A name held by
+    /// a schedule of another source (an operator's) is left alone and returned.
+    async fn sync_plugin_schedules(
+        &self,
+        source: &str,
+        schedules: &[CronSchedule],
+    ) -> Result<Vec<String>>;
     /// The schedules not paused whose next firing is at or before `now`.
     async fn due_schedules(&self, now: Micros) -> Result<Vec<CronSchedule>>;
     /// Fires a due schedule: in one transaction, moves its `next_run_at` from

@@ -162,6 +162,16 @@ pub struct ClaimedJob {
     pub run_at: Micros,
 }
 
+/// Puts claimed jobs back in claim order: `RETURNING` hands them back in none.
+pub(crate) fn in_claim_order(claimed: &mut [ClaimedJob]) {
+    claimed.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.run_at.cmp(&b.run_at))
+            .then(a.created_at.cmp(&b.created_at))
+    });
+}
+
 /// How one attempt ended, as kept in `job_attempts`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttemptRecord {
@@ -445,6 +455,20 @@ pub struct JobTypeRecord {
     /// JSON Schema of the payload, as a JSON document.
     pub payload_schema: Option<String>,
     pub max_attempts: Option<u32>,
+    /// Payload fields whose values make a job's unique key when its enqueue names none.
+    pub unique_key_fields: Vec<String>,
+}
+
+/// Unique-key fields as the `job_types` column keeps them: a JSON array, `None` for none.
+pub(crate) fn fields_json(fields: &[String]) -> Option<String> {
+    (!fields.is_empty()).then(|| serde_json::to_string(fields).unwrap_or_default())
+}
+
+/// The unique-key fields a `job_types` column holds (none when it is NULL or unreadable).
+pub(crate) fn fields_of(column: Option<String>) -> Vec<String> {
+    column
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }
 
 /// Marks a dead letter reviewed.
@@ -521,8 +545,13 @@ pub struct UniqueEnqueue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CronSchedule {
     pub name: String,
-    /// The cron expression (5 fields, or 6 with seconds first), in UTC.
+    /// The cron expression (5 fields, or 6 with seconds first), read in `timezone`.
     pub expr: String,
+    /// The IANA time zone the expression is read in (`UTC` by default).
+    pub timezone: String,
+    /// Where it came from: [`SCHEDULE_BY_OPERATOR`], or `plugin NAME` for one a
+    /// plugin declares (see [`Store::sync_plugin_schedules`](crate::Store::sync_plugin_schedules)).
+    pub source: String,
     pub job_type: String,
     /// The payload of every job it enqueues, a JSON document.
     pub payload: String,
@@ -536,6 +565,14 @@ pub struct CronSchedule {
     pub created_at: Micros,
 }
 
+/// The source of a schedule added with `jobhost cron add`.
+pub const SCHEDULE_BY_OPERATOR: &str = "operator";
+
+/// The source of the schedules a plugin declares.
+pub fn schedule_by_plugin(plugin: &str) -> String {
+    format!("plugin {plugin}")
+}
+
 /// One firing of a due schedule: see [`Store::fire_schedule`](crate::Store::fire_schedule).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FireParams {
@@ -546,4 +583,97 @@ pub struct FireParams {
     pub next_run_at: Micros,
     /// The job to enqueue.
     pub job: NewJob,
+}
+
+/// What a rate or concurrency limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitScope {
+    /// Every job of one job type, whatever its queue.
+    Type,
+    /// Every job of one queue, whatever its type.
+    Queue,
+}
+
+impl LimitScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Type => "type",
+            LimitScope::Queue => "queue",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LimitScope> {
+        match s {
+            "type" => Some(LimitScope::Type),
+            "queue" => Some(LimitScope::Queue),
+            _ => None,
+        }
+    }
+}
+
+/// Who set a limit. An operator's limit is never replaced by a plugin's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    /// `jobhost limits set`.
+    Operator,
+    /// A plugin's `describe`, with its manifest's overrides, written when a daemon
+    /// loads it.
+    Plugin,
+}
+
+impl LimitSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitSource::Operator => "operator",
+            LimitSource::Plugin => "plugin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LimitSource> {
+        match s {
+            "operator" => Some(LimitSource::Operator),
+            "plugin" => Some(LimitSource::Plugin),
+            _ => None,
+        }
+    }
+}
+
+/// A rate and/or concurrency limit on a job type or a queue, as every claim applies
+/// it: see `limits.rs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowLimit {
+    pub scope: LimitScope,
+    pub name: String,
+    /// Jobs that may start per minute, spread evenly; `None`: no rate limit.
+    pub rate_per_minute: Option<u32>,
+    /// Jobs that may run at once across every daemon; `None`: no concurrency limit.
+    pub concurrency: Option<u32>,
+    pub source: LimitSource,
+    /// The rate's token bucket: what it held at `refilled_at`.
+    pub tokens: f64,
+    pub refilled_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// Sets (or replaces) the limit on one job type or queue. At least one of the two
+/// limits must be given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetLimit {
+    pub scope: LimitScope,
+    pub name: String,
+    pub rate_per_minute: Option<u32>,
+    pub concurrency: Option<u32>,
+    pub now: Micros,
+}
+
+/// The limits a plugin's job types declare (with its manifest's overrides): see
+/// [`Store::set_plugin_limits`](crate::Store::set_plugin_limits). A type with neither
+/// limit has its plugin-set row removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginLimit {
+    pub job_type: String,
+    pub rate_per_minute: Option<u32>,
+    pub concurrency: Option<u32>,
 }

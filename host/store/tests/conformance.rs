@@ -11,6 +11,10 @@ use std::sync::Arc;
 use jobhost_store::testing::TestDatabase;
 use jobhost_store::*;
 
+#[path = "conformance/limits.rs"]
+mod limits;
+use limits::*;
+
 /// A fresh, migrated database, and what keeps it while the test runs: its temp dir, or
 /// its PostgreSQL database (dropped after the store, as fields drop in order).
 struct Fresh {
@@ -491,6 +495,7 @@ async fn plugin_records_keep_history_and_the_newest_job_type_wins(store: Arc<dyn
             plugin_digest: digest.into(),
             payload_schema: Some(schema.into()),
             max_attempts: Some(4),
+            unique_key_fields: vec!["to".into(), "subject".into()],
         }],
     };
     store.record_plugin(&record("v1", T0, "{}")).await.unwrap();
@@ -505,6 +510,7 @@ async fn plugin_records_keep_history_and_the_newest_job_type_wins(store: Arc<dyn
         Some(r#"{"type":"object"}"#)
     );
     assert_eq!(newest.max_attempts, Some(4));
+    assert_eq!(newest.unique_key_fields, ["to", "subject"]);
     assert!(store.job_type("unknown").await.unwrap().is_none());
     let history = store.list_plugins().await.unwrap();
     assert_eq!(
@@ -886,6 +892,7 @@ async fn a_failed_load_never_answers_for_a_job_type(store: Arc<dyn Store>) {
             plugin_digest: digest.into(),
             payload_schema: None,
             max_attempts: None,
+            unique_key_fields: vec![],
         }],
     };
     store
@@ -1592,7 +1599,10 @@ async fn a_paused_queue_takes_jobs_and_hands_out_none_until_resumed(store: Arc<d
 }
 
 async fn a_unique_key_is_held_by_one_live_job_of_its_type(store: Arc<dyn Store>) {
-    let first = store.enqueue_unique(&job("a", 0, T0), "k").await.unwrap();
+    let first = store
+        .enqueue_unique(&job("a", 0, T0), "k", None)
+        .await
+        .unwrap();
     assert_eq!(
         first,
         UniqueEnqueue {
@@ -1601,7 +1611,7 @@ async fn a_unique_key_is_held_by_one_live_job_of_its_type(store: Arc<dyn Store>)
         }
     );
     let again = store
-        .enqueue_unique(&job("b", 0, T0 + 1), "k")
+        .enqueue_unique(&job("b", 0, T0 + 1), "k", None)
         .await
         .unwrap();
     assert_eq!(
@@ -1618,7 +1628,7 @@ async fn a_unique_key_is_held_by_one_live_job_of_its_type(store: Arc<dyn Store>)
     };
     assert!(
         store
-            .enqueue_unique(&other_type, "k")
+            .enqueue_unique(&other_type, "k", None)
             .await
             .unwrap()
             .created
@@ -1628,7 +1638,7 @@ async fn a_unique_key_is_held_by_one_live_job_of_its_type(store: Arc<dyn Store>)
     let claimed = claim(store.as_ref(), "w1", 1, T0 + 10).await;
     assert_eq!(ids(&claimed), ["a"]);
     let held = store
-        .enqueue_unique(&job("d", 0, T0 + 11), "k")
+        .enqueue_unique(&job("d", 0, T0 + 11), "k", None)
         .await
         .unwrap();
     assert_eq!(held.id, "a");
@@ -1642,7 +1652,7 @@ async fn a_unique_key_is_held_by_one_live_job_of_its_type(store: Arc<dyn Store>)
         .await
         .unwrap();
     let after = store
-        .enqueue_unique(&job("e", 0, T0 + 12), "k")
+        .enqueue_unique(&job("e", 0, T0 + 12), "k", None)
         .await
         .unwrap();
     assert_eq!(
@@ -1654,13 +1664,55 @@ async fn a_unique_key_is_held_by_one_live_job_of_its_type(store: Arc<dyn Store>)
     );
 }
 
+async fn a_unique_key_stays_reserved_for_its_window_after_completion(store: Arc<dyn Store>) {
+    let first = store
+        .enqueue_unique(&job("a", 0, T0), "w", Some(100))
+        .await
+        .unwrap();
+    assert!(first.created);
+    let claimed = claim(store.as_ref(), "w1", 1, T0 + 10).await;
+    let done = SettleAction::Complete {
+        result: "null".into(),
+        followups: vec![],
+        kv_writes: vec![],
+    };
+    // It finishes at T0 + 20: the key is reserved until T0 + 120.
+    store
+        .settle(&[settlement(&claimed[0], "w1", done)])
+        .await
+        .unwrap();
+    let within = store
+        .enqueue_unique(&job("b", 0, T0 + 119), "w", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        within,
+        UniqueEnqueue {
+            id: "a".into(),
+            created: false
+        }
+    );
+    assert!(store.get_job("b").await.unwrap().is_none());
+    let after = store
+        .enqueue_unique(&job("c", 0, T0 + 120), "w", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        UniqueEnqueue {
+            id: "c".into(),
+            created: true
+        }
+    );
+}
+
 async fn racing_unique_enqueues_create_one_job(store: Arc<dyn Store>) {
     let tasks: Vec<_> = (0..16)
         .map(|n| {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .enqueue_unique(&job(&format!("j{n}"), 0, T0 + n), "race")
+                    .enqueue_unique(&job(&format!("j{n}"), 0, T0 + n), "race", None)
                     .await
                     .unwrap()
             })
@@ -1683,6 +1735,8 @@ fn schedule(name: &str, next_run_at: Micros) -> CronSchedule {
     CronSchedule {
         name: name.into(),
         expr: "* * * * *".into(),
+        timezone: "UTC".into(),
+        source: SCHEDULE_BY_OPERATOR.into(),
         job_type: "echo".into(),
         payload: r#"{"from":"cron"}"#.into(),
         queue: DEFAULT_QUEUE.into(),
@@ -1744,6 +1798,64 @@ async fn schedules_are_added_listed_paused_resumed_and_removed(store: Arc<dyn St
     assert_eq!(store.list_schedules().await.unwrap().len(), 1);
 }
 
+async fn a_plugins_schedules_are_synced_without_losing_a_due_firing(store: Arc<dyn Store>) {
+    let by_plugin = schedule_by_plugin("reports");
+    let declared = |name: &str, expr: &str, next_run_at| CronSchedule {
+        expr: expr.into(),
+        timezone: "Europe/Paris".into(),
+        source: by_plugin.clone(),
+        ..schedule(name, next_run_at)
+    };
+    // An operator's schedule holds the name "taken": the plugin's is not written.
+    store.add_schedule(&schedule("taken", T0)).await.unwrap();
+    let held = store
+        .sync_plugin_schedules(
+            &by_plugin,
+            &[
+                declared("nightly", "0 3 * * *", T0 + 100),
+                declared("taken", "0 4 * * *", T0),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(held, ["taken"]);
+    let listed = store.list_schedules().await.unwrap();
+    let nightly = listed.iter().find(|s| s.name == "nightly").unwrap();
+    assert_eq!(
+        (nightly.timezone.as_str(), nightly.source.as_str()),
+        ("Europe/Paris", "plugin reports")
+    );
+    let taken = listed.iter().find(|s| s.name == "taken").unwrap();
+    assert_eq!(
+        (taken.source.as_str(), taken.expr.as_str()),
+        ("operator", "* * * * *")
+    );
+
+    // Another daemon loads the same plugin later: the next run it computes is not
+    // written over the one already due, so that firing still happens, once.
+    store
+        .sync_plugin_schedules(&by_plugin, &[declared("nightly", "0 3 * * *", T0 + 900)])
+        .await
+        .unwrap();
+    let nightly = store.list_schedules().await.unwrap();
+    let nightly = nightly.iter().find(|s| s.name == "nightly").unwrap();
+    assert_eq!(nightly.next_run_at, T0 + 100);
+    // A changed expression takes its new next run.
+    store
+        .sync_plugin_schedules(&by_plugin, &[declared("nightly", "0 5 * * *", T0 + 700)])
+        .await
+        .unwrap();
+    let nightly = store.list_schedules().await.unwrap();
+    let nightly = nightly.iter().find(|s| s.name == "nightly").unwrap();
+    assert_eq!(
+        (nightly.expr.as_str(), nightly.next_run_at),
+        ("0 5 * * *", T0 + 700)
+    );
+    // A version that declares none removes the plugin's, never the operator's.
+    store.sync_plugin_schedules(&by_plugin, &[]).await.unwrap();
+    assert_eq!(ids_of(store.list_schedules().await.unwrap()), ["taken"]);
+}
+
 fn ids_of(schedules: Vec<CronSchedule>) -> Vec<String> {
     schedules.into_iter().map(|s| s.name).collect()
 }
@@ -1786,6 +1898,12 @@ on_every_backend! {
     lost_claims_are_the_running_jobs_a_worker_does_not_know_it_holds,
     worker_loads_count_the_jobs_each_worker_is_running,
     a_migrated_database_is_at_the_version_this_build_knows,
+    a_unique_key_stays_reserved_for_its_window_after_completion,
+    a_plugins_schedules_are_synced_without_losing_a_due_firing,
+    a_rate_limit_spaces_claims_and_a_held_job_spends_no_attempt,
+    a_concurrency_limit_holds_across_concurrent_claimers,
+    a_job_under_a_type_and_a_queue_limit_needs_room_in_both,
+    limits_are_set_replaced_and_removed_and_a_plugin_never_overrides_an_operator,
     schedules_are_added_listed_paused_resumed_and_removed,
     a_firing_enqueues_its_job_once_however_many_race_for_it,
     a_unique_key_is_held_by_one_live_job_of_its_type,

@@ -30,8 +30,11 @@ export const handler = {
           payloadSchema: JSON.stringify(SCHEMA),
           // Every limit left out (undefined) takes the host's default.
           limits: { maxAttempts: 3 },
+          // No payload fields make a default unique key.
+          uniqueKeyFields: [],
         },
       ],
+      schedules: [],
     };
   },
 

@@ -37,11 +37,20 @@ SCHEMA = {
 class Handler(exports.Handler):
     def describe(self) -> PluginInfo:
         # Every limit left out (None) takes the host's default.
-        limits = Limits(fuel=None, timeout_ms=None, memory_mib=None, max_attempts=3)
+        limits = Limits(
+            fuel=None,
+            timeout_ms=None,
+            memory_mib=None,
+            max_attempts=3,
+            rate_per_minute=None,
+            concurrency=None,
+        )
         return PluginInfo(
             name="py_greet",
             version="1.0.0",
-            job_types=[JobTypeInfo("py_greet", json.dumps(SCHEMA), limits)],
+            # No payload fields make a default unique key.
+            job_types=[JobTypeInfo("py_greet", json.dumps(SCHEMA), limits, [])],
+            schedules=[],
         )
 
     def run(self, job: Job) -> str:

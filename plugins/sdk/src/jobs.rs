@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Job, JobError, JobTypeInfo, Limits, PluginInfo, payload, result};
+use crate::{Job, JobError, JobTypeInfo, Limits, PluginInfo, ScheduleInfo, payload, result};
 
 type Run = Box<dyn Fn(&Job) -> Result<String, JobError>>;
 
@@ -29,6 +29,7 @@ impl JobSpec {
                 name: name.to_string(),
                 payload_schema: None,
                 limits: Limits::host_defaults(),
+                unique_key_fields: Vec::new(),
             },
             run: Box::new(move |job| result(&handler(payload(job)?, job)?)),
         }
@@ -59,15 +60,41 @@ impl JobSpec {
         self.info.limits.memory_mib = Some(memory_mib);
         self
     }
+
+    /// At most this many jobs of the type start a minute, across every daemon sharing
+    /// the database (an operator's limit or manifest replaces it).
+    pub fn rate_per_minute(mut self, rate: u32) -> JobSpec {
+        self.info.limits.rate_per_minute = Some(rate);
+        self
+    }
+
+    /// At most this many jobs of the type run at once, across every daemon sharing the
+    /// database (an operator's limit or manifest replaces it).
+    pub fn concurrency(mut self, concurrency: u32) -> JobSpec {
+        self.info.limits.concurrency = Some(concurrency);
+        self
+    }
+
+    /// Payload fields whose values make a job's unique key when its enqueue names none.
+    pub fn unique_key_fields(mut self, fields: &[&str]) -> JobSpec {
+        self.info.unique_key_fields = fields.iter().map(|f| f.to_string()).collect();
+        self
+    }
 }
 
 /// What [`plugin!`](crate::plugin)'s `describe` returns.
 #[doc(hidden)]
-pub fn describe_jobs(name: &str, version: &str, jobs: Vec<JobSpec>) -> PluginInfo {
+pub fn describe_jobs(
+    name: &str,
+    version: &str,
+    jobs: Vec<JobSpec>,
+    schedules: Vec<ScheduleInfo>,
+) -> PluginInfo {
     PluginInfo {
         name: name.to_string(),
         version: version.to_string(),
         job_types: jobs.into_iter().map(|j| j.info).collect(),
+        schedules,
     }
 }
 
@@ -93,16 +120,22 @@ pub fn fail(message: impl Into<String>) -> JobError {
     JobError::Fail(message.into())
 }
 
-/// Declares a plugin made of plain functions, and exports it:
+/// Declares a plugin made of plain functions, and exports it; cron schedules may
+/// follow the job types:
 ///
 /// ```ignore
 /// jobhost_plugin_sdk::plugin!("greeter", "1.0.0", [
 ///     JobSpec::new("greet", greet).schema(json!({ "type": "object" })),
+/// ], schedules: [
+///     schedule("morning", "0 8 * * *", "greet", &json!({})).in_timezone("Europe/Paris"),
 /// ]);
 /// ```
 #[macro_export]
 macro_rules! plugin {
     ($name:expr, $version:expr, [$($job:expr),+ $(,)?]) => {
+        $crate::plugin!($name, $version, [$($job),+], schedules: []);
+    };
+    ($name:expr, $version:expr, [$($job:expr),+ $(,)?], schedules: [$($schedule:expr),* $(,)?]) => {
         struct JobhostPlugin;
 
         fn jobhost_jobs() -> ::std::vec::Vec<$crate::JobSpec> {
@@ -111,7 +144,7 @@ macro_rules! plugin {
 
         impl $crate::Handler for JobhostPlugin {
             fn describe() -> $crate::PluginInfo {
-                $crate::describe_jobs($name, $version, jobhost_jobs())
+                $crate::describe_jobs($name, $version, jobhost_jobs(), ::std::vec![$($schedule),*])
             }
 
             fn run(job: $crate::Job) -> ::std::result::Result<::std::string::String, $crate::JobError> {

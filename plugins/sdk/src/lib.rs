@@ -20,7 +20,7 @@ pub use jobs::{JobSpec, describe_jobs, fail, retry, run_job};
 
 pub use exports::jobhost::plugin::handler::Guest as Handler;
 pub use jobhost::plugin::types::{
-    EnqueueOptions, Job, JobError, JobTypeInfo, Level, Limits, PluginInfo,
+    EnqueueOptions, Job, JobError, JobTypeInfo, Level, Limits, PluginInfo, ScheduleInfo,
 };
 
 impl Limits {
@@ -31,6 +31,8 @@ impl Limits {
             timeout_ms: None,
             memory_mib: None,
             max_attempts: None,
+            rate_per_minute: None,
+            concurrency: None,
         }
     }
 }
@@ -53,6 +55,33 @@ pub fn job_type(name: &str, schema: Option<serde_json::Value>, limits: Limits) -
         name: name.to_string(),
         payload_schema: schema.map(|s| s.to_string()),
         limits,
+        unique_key_fields: Vec::new(),
+    }
+}
+
+/// A cron schedule for `describe` to declare: a job of `job_type` with `payload` at
+/// every time `expression` names (5 fields, or 6 with seconds first), in UTC unless
+/// [`ScheduleInfo::in_timezone`] says otherwise.
+pub fn schedule<T: Serialize>(
+    name: &str,
+    expression: &str,
+    job_type: &str,
+    payload: &T,
+) -> ScheduleInfo {
+    ScheduleInfo {
+        name: name.to_string(),
+        expression: expression.to_string(),
+        job_type: job_type.to_string(),
+        payload: serde_json::to_string(payload).unwrap_or_else(|_| "{}".into()),
+        timezone: None,
+    }
+}
+
+impl ScheduleInfo {
+    /// Reads the expression in an IANA time zone, e.g. `Europe/Paris`.
+    pub fn in_timezone(mut self, timezone: &str) -> ScheduleInfo {
+        self.timezone = Some(timezone.to_string());
+        self
     }
 }
 

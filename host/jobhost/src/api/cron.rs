@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::{Answer, ApiError, JsonBody, bad, conflict, not_found, to_json};
 use super::jobs::{known_or_allowed, rules};
 use crate::ops::cron::{self, CronError};
+use crate::queue::schedule::DEFAULT_TIMEZONE;
 use crate::queue::{EnqueueRequest, priority};
 
 impl From<CronError> for ApiError {
@@ -35,6 +36,8 @@ pub async fn list(State(state): State<AppState>) -> Answer {
 pub struct AddBody {
     name: String,
     expr: String,
+    /// The time zone the expression is read in (`Europe/Paris`); UTC when absent.
+    timezone: Option<String>,
     #[serde(rename = "type")]
     job_type: String,
     payload: Option<Value>,
@@ -50,7 +53,8 @@ pub async fn add(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<AddBody>,
 ) -> Result<Response, ApiError> {
-    cron::next_run(&body.expr)?;
+    let timezone = body.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE);
+    cron::next_run(&body.expr, timezone)?;
     let rules = rules(&state, &body.job_type).await?;
     known_or_allowed(&rules, &body.job_type, body.allow_unknown_type)?;
     let request = EnqueueRequest {
@@ -68,6 +72,7 @@ pub async fn add(
         state.store.as_ref(),
         &body.name,
         &body.expr,
+        timezone,
         request,
         &rules,
     )

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use jobhost_store::{CancelOutcome, JobFilter, now_micros};
+use jobhost_store::{CancelOutcome, JobFilter, Micros, now_micros};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ use super::AppState;
 use super::error::{
     Answer, ApiError, JsonBody, QueryOf, bad, conflict, internal, not_found, to_json,
 };
-use crate::ops::enqueue::{self as enqueue_ops, TypeRules};
+use crate::ops::enqueue::{self as enqueue_ops, TypeRules, Uniqueness};
 use crate::ops::jobs::{self, CancelError};
 use crate::ops::retention;
 use crate::ops::when::parse_age;
@@ -44,6 +44,8 @@ pub struct EnqueueBody {
     max_attempts: Option<u32>,
     queue: Option<String>,
     unique_key: Option<String>,
+    /// `1h`, `30m`: keep the unique key reserved this long after the job completes.
+    unique_for: Option<String>,
     /// Enqueue even when no plugin declares the type (the CLI warns and goes on; the
     /// API refuses unless asked, as a typo would otherwise wait forever).
     #[serde(default)]
@@ -109,6 +111,21 @@ pub(super) fn known_or_allowed(
     )))
 }
 
+/// The body's unique key (or the type's default one) and window, checked.
+fn uniqueness(body: &EnqueueBody, rules: &TypeRules, payload: &str) -> Result<Uniqueness, ApiError> {
+    let key = rules
+        .unique_key(&body.job_type, body.unique_key.as_deref(), payload)
+        .map_err(bad)?;
+    let keep_for = body
+        .unique_for
+        .as_deref()
+        .map(humantime::parse_duration)
+        .transpose()
+        .map_err(|e| bad(format!("unique_for: {e}")))?
+        .map(|d| d.as_micros() as Micros);
+    Uniqueness::new(&body.job_type, key, keep_for).map_err(bad)
+}
+
 /// 201 with `{id, created: true}`; 200 with `{id, created: false}` when a job with the
 /// unique key is pending or running already (its id). Nothing is written on a 4xx.
 pub async fn enqueue(
@@ -128,8 +145,8 @@ pub async fn enqueue(
         )
         .map_err(|e| bad(format!("{e}; nothing was enqueued")))?;
     known_or_allowed(&rules, &body.job_type, body.allow_unknown_type)?;
-    let done =
-        enqueue_ops::store_job(state.store.as_ref(), &job, body.unique_key.as_deref()).await?;
+    let unique = uniqueness(&body, &rules, &job.payload)?;
+    let done = enqueue_ops::store_job(state.store.as_ref(), &job, &unique).await?;
     let status = if done.created {
         StatusCode::CREATED
     } else {
@@ -218,6 +235,7 @@ pub async fn enqueue_batch(
         max_attempts: body.max_attempts,
         queue: body.queue,
         unique_key: None,
+        unique_for: None,
         allow_unknown_type: body.allow_unknown_type,
     };
     let template = one.request()?;

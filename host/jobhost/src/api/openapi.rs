@@ -152,6 +152,7 @@ pub fn document() -> Value {
                         "max_attempts": { "type": "integer" },
                         "queue": { "type": "string" },
                         "unique_key": { "type": "string" },
+                        "unique_for": { "type": "string", "description": "e.g. 1h: keep the key reserved this long after completion" },
                         "allow_unknown_type": { "type": "boolean" }
                     }), &["type"]),
                     "responses": answer("`{id, created}`")
@@ -211,6 +212,7 @@ pub fn document() -> Value {
                                 the name is taken",
                     "requestBody": body(true, json!({
                         "name": { "type": "string" }, "expr": { "type": "string" },
+                        "timezone": { "type": "string", "description": "IANA name; UTC when absent" },
                         "type": { "type": "string" }, "payload": {},
                         "priority": { "type": "integer" }, "max_attempts": { "type": "integer" },
                         "queue": { "type": "string" },

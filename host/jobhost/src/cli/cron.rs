@@ -11,13 +11,16 @@ use super::Cli;
 use super::enqueue::type_rules;
 use super::output::{print_json, table, time, time_opt};
 use crate::ops::cron::{self, CronError};
+use crate::queue::schedule::DEFAULT_TIMEZONE;
 use crate::queue::{EnqueueRequest, priority};
 
 #[derive(Debug, Subcommand)]
 pub enum CronCommand {
-    /// Add a schedule: enqueue a job of TYPE at every time EXPR names (UTC).
+    /// Add a schedule: enqueue a job of TYPE at every time EXPR names (in UTC, or the
+    /// time zone `--tz` names).
     Add(AddArgs),
-    /// Every schedule with its next run.
+    /// Every schedule with its next run, time zone and source (an operator's, or a
+    /// plugin's).
     List,
     /// Remove a schedule (the jobs it enqueued stay).
     Remove { name: String },
@@ -31,8 +34,8 @@ pub enum CronCommand {
 pub struct AddArgs {
     /// The schedule's name, unique.
     pub name: String,
-    /// A cron expression in UTC: 5 fields (minute hour day-of-month month day-of-week,
-    /// e.g. "0 3 * * *"), or 6 with seconds first (e.g. "*/10 * * * * *").
+    /// A cron expression: 5 fields (minute hour day-of-month month day-of-week, e.g.
+    /// "0 3 * * *"), or 6 with seconds first (e.g. "*/10 * * * * *").
     pub expr: String,
     /// The job type to enqueue.
     pub job_type: String,
@@ -47,6 +50,10 @@ pub struct AddArgs {
     /// The queue to put the jobs on.
     #[arg(long)]
     pub queue: Option<String>,
+    /// The IANA time zone the expression is read in, e.g. `Europe/Paris`: it keeps its
+    /// wall-clock time across daylight-saving changes.
+    #[arg(long = "tz", value_name = "ZONE", default_value = DEFAULT_TIMEZONE)]
+    pub timezone: String,
 }
 
 pub async fn run(command: &CronCommand, cli: &Cli) -> Result<ExitCode> {
@@ -73,7 +80,7 @@ pub async fn run(command: &CronCommand, cli: &Cli) -> Result<ExitCode> {
 
 async fn add(args: &AddArgs, cli: &Cli, store: &dyn Store) -> Result<()> {
     // The expression first: a bad one needs no plugin loaded to be refused.
-    cron::next_run(&args.expr)?;
+    cron::next_run(&args.expr, &args.timezone)?;
     let rules = type_rules(cli, store, &args.job_type).await?;
     let request = EnqueueRequest {
         job_type: args.job_type.clone(),
@@ -83,7 +90,7 @@ async fn add(args: &AddArgs, cli: &Cli, store: &dyn Store) -> Result<()> {
         queue: args.queue.clone(),
         ..EnqueueRequest::default()
     };
-    let schedule = cron::add(store, &args.name, &args.expr, request, &rules)
+    let schedule = cron::add(store, &args.name, &args.expr, &args.timezone, request, &rules)
         .await
         .map_err(|e| match e {
             CronError::Exists(_) => anyhow!("{e} (`jobhost cron remove {}`)", args.name),
@@ -106,17 +113,19 @@ async fn list(store: &dyn Store, json: bool) -> Result<()> {
         return print_json(&schedules);
     }
     let mut t = table(&[
-        "name", "expr", "type", "queue", "next run", "last run", "paused",
+        "name", "expr", "zone", "type", "queue", "next run", "last run", "paused", "source",
     ]);
     for s in &schedules {
         t.add_row(vec![
             s.name.clone(),
             s.expr.clone(),
+            s.timezone.clone(),
             s.job_type.clone(),
             s.queue.clone(),
             time(s.next_run_at),
             time_opt(s.last_run_at),
             if s.paused { "yes" } else { "" }.to_string(),
+            s.source.clone(),
         ]);
     }
     println!("{t}");

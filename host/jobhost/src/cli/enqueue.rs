@@ -15,7 +15,7 @@ use jobhost_store::{Micros, NewJob, Store, now_micros};
 use super::Cli;
 use super::output::print_json;
 use super::progress;
-use crate::ops::enqueue::{self as enqueue_ops, Enqueued, TypeFacts, TypeRules};
+use crate::ops::enqueue::{self as enqueue_ops, Enqueued, TypeFacts, TypeRules, Uniqueness};
 use crate::queue::{EnqueueRequest, enqueue, priority};
 
 #[derive(Debug, Args)]
@@ -45,9 +45,14 @@ pub struct EnqueueArgs {
     #[arg(long)]
     pub queue: Option<String>,
     /// While a job of this type with this key is pending or running, enqueue nothing
-    /// and print that job's id instead.
+    /// and print that job's id instead. Without it, a job type that declares unique-key
+    /// fields makes the key of their values in the payload.
     #[arg(long, conflicts_with = "from_file", value_parser = enqueue_ops::parse_unique_key)]
     pub unique_key: Option<String>,
+    /// Keep the unique key reserved this long after the job completes (`1h`, `30m`):
+    /// enqueueing its key again within that time adds nothing either.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub unique_for: Option<Duration>,
     /// Enqueue one job per line of this JSON-lines file (each line a payload). Every
     /// line is checked first: a bad one is reported with its number and nothing is
     /// enqueued. Then the jobs are written in transactions of 1,000; prints how many.
@@ -103,8 +108,8 @@ async fn job_type_facts(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<
     Ok(enqueue_ops::registry_facts(&registry, job_type))
 }
 
-/// What a job of this type must satisfy: its payload schema, if known, and its default
-/// attempts. Warns when no plugin declares the type yet.
+/// What a job of this type must satisfy: its payload schema, if known, its default
+/// attempts and its default unique key. Warns when no plugin declares the type yet.
 pub(super) async fn type_rules(cli: &Cli, store: &dyn Store, job_type: &str) -> Result<TypeRules> {
     let facts = job_type_facts(cli, store, job_type).await?;
     let rules = TypeRules::from_facts(job_type, facts).map_err(anyhow::Error::msg)?;
@@ -120,13 +125,18 @@ pub(super) async fn type_rules(cli: &Cli, store: &dyn Store, job_type: &str) -> 
 pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
     let store = cli.store().await?;
     let rules = type_rules(cli, store.as_ref(), &args.job_type).await?;
-    let (schema, default_max_attempts) = (rules.schema, rules.default_max_attempts);
+    let (schema, default_max_attempts) = (rules.schema.as_ref(), rules.default_max_attempts);
     if let Some(path) = &args.from_file {
+        if args.unique_for.is_some() {
+            bail!(
+                "--unique-for needs a unique key, and --from-file takes none; nothing was enqueued"
+            );
+        }
         return enqueue_file(
             args,
             path,
             store.as_ref(),
-            schema.as_ref(),
+            schema,
             default_max_attempts,
             cli.json,
         )
@@ -142,17 +152,22 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         queue: args.queue.clone(),
         parent_id: None,
     };
-    let job = match request.into_new_job(schema.as_ref(), default_max_attempts, now_micros()) {
+    let job = match request.into_new_job(schema, default_max_attempts, now_micros()) {
         Ok(job) => job,
         Err(e) => bail!("{e}; nothing was enqueued"),
     };
-    let Enqueued { id, created } =
-        enqueue_ops::store_job(store.as_ref(), &job, args.unique_key.as_deref())
-            .await
-            .context("storing the job")?;
+    let key = rules
+        .unique_key(&args.job_type, args.unique_key.as_deref(), &job.payload)
+        .map_err(anyhow::Error::msg)?;
+    let keep_for = args.unique_for.map(|d| d.as_micros() as Micros);
+    let unique = Uniqueness::new(&args.job_type, key, keep_for).map_err(anyhow::Error::msg)?;
+    let Enqueued { id, created } = enqueue_ops::store_job(store.as_ref(), &job, &unique)
+        .await
+        .context("storing the job")?;
     if !created {
         eprintln!(
-            "a {} job with this unique key is pending or running already: {id}; nothing was enqueued",
+            "a {} job with this unique key is pending or running, or completed within its \
+             --unique-for window: {id}; nothing was enqueued",
             args.job_type
         );
     }

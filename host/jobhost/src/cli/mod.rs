@@ -8,6 +8,7 @@ mod enqueue;
 mod health;
 mod jobs;
 mod migrate;
+mod limits;
 mod output;
 mod plugins;
 mod progress;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Cron schedules: add, list (with next run times), remove, pause, resume.
     #[command(subcommand)]
     Cron(cron::CronCommand),
+    /// Rate and concurrency limits per job type or queue: set, list, remove.
+    #[command(subcommand)]
+    Limits(limits::LimitsCommand),
     /// List queues; pause and resume them.
     #[command(subcommand)]
     Queues(queues::QueuesCommand),
@@ -134,6 +138,9 @@ impl Cli {
             Command::Jobs(command) => jobs::run(command, &*self.store().await?, self.json).await,
             Command::Dlq(command) => dlq::run(command, &*self.store().await?, self.json).await,
             Command::Cron(command) => cron::run(command, &self).await,
+            Command::Limits(command) => {
+                limits::run(command, &*self.store().await?, self.json).await
+            }
             Command::Queues(command) => {
                 queues::run(command, &*self.store().await?, self.json).await
             }

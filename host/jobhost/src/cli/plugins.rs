@@ -9,11 +9,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use jobhost_runtime::{Inspection, Plugin, Registry, RegistryEvent, Runtime};
+use jobhost_store::{CronSchedule, now_micros};
 use serde_json::json;
 
 use super::Cli;
 use super::output::{print_json, short, table, time};
 use crate::ops::plugins::{self as plugin_ops, Version};
+use crate::daemon::plugin_schedules::schedule_row;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -106,9 +108,70 @@ async fn check(cli: &Cli, file: &std::path::Path) -> Result<ExitCode> {
         print_check(&inspection);
     }
     Ok(match &inspection.loaded {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::FAILURE,
+        Ok(plugin) if schedule_problems(plugin).is_empty() => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
     })
+}
+
+/// The declared schedules as the daemon would write them, or why it would leave each
+/// out.
+fn checked_schedules(plugin: &Plugin) -> Vec<(String, Result<CronSchedule, String>)> {
+    let now = now_micros();
+    plugin
+        .schedules()
+        .iter()
+        .map(|s| (s.name.clone(), schedule_row(plugin, s, now)))
+        .collect()
+}
+
+fn schedule_problems(plugin: &Plugin) -> Vec<String> {
+    checked_schedules(plugin)
+        .into_iter()
+        .filter_map(|(name, row)| row.err().map(|e| format!("schedule {name}: {e}")))
+        .collect()
+}
+
+fn schedules_json(plugin: &Plugin) -> Vec<serde_json::Value> {
+    checked_schedules(plugin)
+        .into_iter()
+        .map(|(name, row)| match row {
+            Ok(s) => json!({
+                "name": name, "expression": s.expr, "timezone": s.timezone,
+                "job_type": s.job_type, "payload": s.payload, "next_run_at": s.next_run_at,
+            }),
+            Err(e) => json!({ "name": name, "error": e }),
+        })
+        .collect()
+}
+
+fn print_schedules(plugin: &Plugin) {
+    let checked = checked_schedules(plugin);
+    if checked.is_empty() {
+        println!("schedules: none");
+        return;
+    }
+    let mut t = table(&[
+        "schedule",
+        "expr",
+        "zone",
+        "job type",
+        "payload",
+        "first run",
+    ]);
+    for (name, row) in &checked {
+        match row {
+            Ok(s) => t.add_row(vec![
+                name.clone(),
+                s.expr.clone(),
+                s.timezone.clone(),
+                s.job_type.clone(),
+                short(&s.payload, 40),
+                time(s.next_run_at),
+            ]),
+            Err(e) => t.add_row(vec![name.clone(), format!("refused: {e}")]),
+        };
+    }
+    println!("schedules (written to the database by the daemon that loads it):\n{t}");
 }
 
 fn print_check_json(i: &Inspection) -> Result<()> {
@@ -116,6 +179,7 @@ fn print_check_json(i: &Inspection) -> Result<()> {
         Ok(p) => (
             Some(json!({
                 "name": p.name(), "version": p.version(), "job_types": plugin_ops::job_types_json(p),
+                "schedules": schedules_json(p),
                 "granted": {
                     "http": p.capabilities().http_hosts(),
                     "secrets": p.capabilities().secret_names(),
@@ -171,6 +235,9 @@ fn print_plugin(plugin: &Plugin) {
         "timeout",
         "memory",
         "max attempts",
+        "rate",
+        "concurrency",
+        "unique key",
     ]);
     for ty in plugin.job_types() {
         t.add_row(vec![
@@ -186,6 +253,13 @@ fn print_plugin(plugin: &Plugin) {
             format!("{} MiB", ty.limits.memory_mib),
             ty.max_attempts
                 .map_or("host default".into(), |n| n.to_string()),
+            ty.rate_per_minute.map_or("-".into(), |r| format!("{r}/m")),
+            ty.concurrency.map_or("-".into(), |k| k.to_string()),
+            if ty.unique_key_fields.is_empty() {
+                "-".into()
+            } else {
+                ty.unique_key_fields.join(", ")
+            },
         ]);
     }
     println!("{t}");
@@ -195,7 +269,15 @@ fn print_plugin(plugin: &Plugin) {
             println!("payload schema of {}:\n{pretty}", ty.name);
         }
     }
-    println!("ok: this host can run it");
+    print_schedules(plugin);
+    let problems = schedule_problems(plugin);
+    if problems.is_empty() {
+        println!("ok: this host can run it");
+    } else {
+        for p in &problems {
+            eprintln!("refused: {p}");
+        }
+    }
 }
 
 fn none_if_empty<T: AsRef<str>>(names: &[T]) -> String {

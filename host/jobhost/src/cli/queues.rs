@@ -4,13 +4,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use jobhost_store::{Store, now_micros};
+use jobhost_store::{LimitScope, Store, now_micros};
 
 use super::output::{print_json, table, time_opt};
 
 #[derive(Debug, Subcommand)]
 pub enum QueuesCommand {
-    /// Every queue with pending or running jobs, and every paused one.
+    /// Every queue with pending or running jobs, and every paused one, with its rate and
+    /// concurrency limits (`jobhost limits` sets them).
     List,
     /// Stop every daemon from starting jobs of this queue; enqueueing goes on, and jobs
     /// already running finish.
@@ -55,16 +56,46 @@ fn report(json: bool, queue: &str, changed: bool, done: &str, unchanged: &str) -
 
 async fn list(store: &dyn Store, json: bool) -> Result<()> {
     let queues = store.list_queues().await.context("listing queues")?;
+    let limits = store.list_limits().await.context("listing limits")?;
+    let limit_of = |queue: &str| {
+        limits
+            .iter()
+            .find(|l| l.scope == LimitScope::Queue && l.name == queue)
+    };
     if json {
-        return print_json(&queues);
+        let rows: Vec<serde_json::Value> = queues
+            .iter()
+            .map(|q| {
+                let mut row = serde_json::to_value(q).unwrap_or_default();
+                let limit = limit_of(&q.queue);
+                row["rate_per_minute"] = limit.and_then(|l| l.rate_per_minute).into();
+                row["concurrency"] = limit.and_then(|l| l.concurrency).into();
+                row
+            })
+            .collect();
+        return print_json(&rows);
     }
-    let mut t = table(&["queue", "pending", "running", "paused since"]);
+    let mut t = table(&[
+        "queue",
+        "pending",
+        "running",
+        "paused since",
+        "rate",
+        "concurrency",
+    ]);
     for q in &queues {
+        let limit = limit_of(&q.queue);
         t.add_row(vec![
             q.queue.clone(),
             q.pending.to_string(),
             q.running.to_string(),
             time_opt(q.paused_at),
+            limit
+                .and_then(|l| l.rate_per_minute)
+                .map_or_else(|| "-".into(), |r| format!("{r}/m")),
+            limit
+                .and_then(|l| l.concurrency)
+                .map_or_else(|| "-".into(), |k| k.to_string()),
         ]);
     }
     println!("{t}");

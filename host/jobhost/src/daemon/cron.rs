@@ -35,7 +35,7 @@ async fn fire_due(store: &dyn Store, now: Micros) -> jobhost_store::Result<()> {
 /// The firing of a due schedule: its job (due at the time it was scheduled for) and its
 /// next run, the first after `now`.
 fn firing(due: &CronSchedule, now: Micros) -> Option<FireParams> {
-    let next = Schedule::parse(&due.expr)
+    let next = Schedule::parse_in(&due.expr, &due.timezone)
         .map_err(|e| warn!(schedule = %due.name, "{e}"))
         .ok()?
         .next_after(now);
@@ -72,6 +72,8 @@ mod tests {
         let due = CronSchedule {
             name: "every-minute".into(),
             expr: "* * * * *".into(),
+            timezone: "UTC".into(),
+            source: "operator".into(),
             job_type: "echo".into(),
             payload: "{}".into(),
             queue: "default".into(),

@@ -8,7 +8,9 @@
 //!   daemons that died.
 //! - `maintenance.rs`: purging completed jobs past their retention.
 //! - `cron.rs`: firing due cron schedules, once each across daemons.
-//! - `plugins.rs`: loading the plugins directory, hot reload, and recording versions.
+//! - `plugins.rs`: loading the plugins directory, hot reload, and recording versions
+//!   with the flow limits their types declare.
+//! - `plugin_schedules.rs`: writing the cron schedules plugins declare.
 //! - `wake.rs`: waking the dispatcher when another process writes to the database.
 //! - `signal.rs`: SIGINT / SIGTERM.
 
@@ -16,6 +18,7 @@ mod cron;
 mod liveness;
 mod maintenance;
 mod open;
+pub(crate) mod plugin_schedules;
 mod plugins;
 mod serve;
 mod signal;

@@ -1,12 +1,14 @@
 //! The plugins directory as the daemon sees it: loaded at start before any job is
 //! claimed, then watched, so a `.wasm` copied in becomes a job type without a restart.
 //! Every load (and every failed one) is logged and recorded in the database, where the
-//! CLI finds job types and their schemas.
+//! CLI finds job types and their schemas; a good load also writes the rate and
+//! concurrency limits its types declare (never over an operator's), so every daemon's
+//! claims honour them, and the cron schedules it declares (`plugin_schedules.rs`).
 
 use std::sync::Arc;
 
 use jobhost_runtime::{Plugin, Registry, RegistryEvent};
-use jobhost_store::{JobTypeRecord, PluginRecord, Store, now_micros};
+use jobhost_store::{JobTypeRecord, PluginLimit, PluginRecord, Store, now_micros};
 use tokio::sync::mpsc;
 use tracing::{error, info};
 
@@ -27,6 +29,7 @@ pub fn record_of(plugin: &Plugin) -> PluginRecord {
                 plugin_digest: plugin.digest().to_string(),
                 payload_schema: t.payload_schema.as_ref().map(|s| s.schema().to_string()),
                 max_attempts: t.max_attempts,
+                unique_key_fields: t.unique_key_fields.clone(),
             })
             .collect(),
     }
@@ -70,6 +73,23 @@ fn log_event(event: &RegistryEvent) -> Option<PluginRecord> {
     }
 }
 
+/// The flow limits of every type the plugin declares, a type without any included (so
+/// a version that dropped its limit lifts it), by name: the order in which claims lock
+/// limit rows, so a writer and a claimer never wait for each other in a cycle.
+fn limits_of(plugin: &Plugin) -> Vec<PluginLimit> {
+    let mut limits: Vec<PluginLimit> = plugin
+        .job_types()
+        .iter()
+        .map(|t| PluginLimit {
+            job_type: t.name.clone(),
+            rate_per_minute: t.rate_per_minute,
+            concurrency: t.concurrency,
+        })
+        .collect();
+    limits.sort_by(|a, b| a.job_type.cmp(&b.job_type));
+    limits
+}
+
 pub async fn record(store: &dyn Store, event: &RegistryEvent) {
     if let Some((file, digest)) = retired_by(event)
         && let Err(e) = store.retire_plugin(file, digest, now_micros()).await
@@ -83,6 +103,18 @@ pub async fn record(store: &dyn Store, event: &RegistryEvent) {
             "could not record plugin {} in the database: {e}",
             record.file
         );
+    }
+    if let RegistryEvent::Loaded { plugin, .. } = event {
+        if let Err(e) = store
+            .set_plugin_limits(&limits_of(plugin), now_micros())
+            .await
+        {
+            error!(
+                "could not write the limits of plugin {} to the database: {e}",
+                plugin.file_name()
+            );
+        }
+        super::plugin_schedules::sync(store, plugin).await;
     }
 }
 

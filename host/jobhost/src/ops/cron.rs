@@ -2,7 +2,7 @@
 //! schedule is checked like an enqueue, once, so every firing makes a valid job; a
 //! resumed one goes on from its next time after now.
 
-use jobhost_store::{CronSchedule, Micros, Store, StoreError, now_micros};
+use jobhost_store::{CronSchedule, Micros, SCHEDULE_BY_OPERATOR, Store, StoreError, now_micros};
 
 use super::enqueue::TypeRules;
 use crate::queue::EnqueueRequest;
@@ -20,9 +20,10 @@ pub enum CronError {
     Store(#[from] StoreError),
 }
 
-/// The first firing after now, or why there is none.
-pub fn next_run(expr: &str) -> Result<Micros, CronError> {
-    Schedule::parse(expr)
+/// The first firing after now of `expr` read in `timezone` (an IANA name such as
+/// `Europe/Paris`, or `UTC`), or why there is none.
+pub fn next_run(expr: &str, timezone: &str) -> Result<Micros, CronError> {
+    Schedule::parse_in(expr, timezone)
         .map_err(|e| CronError::Invalid(e.to_string()))?
         .next_after(now_micros())
         .ok_or_else(|| CronError::Invalid(format!("the cron expression {expr:?} never fires")))
@@ -33,10 +34,11 @@ pub async fn add(
     store: &dyn Store,
     name: &str,
     expr: &str,
+    timezone: &str,
     request: EnqueueRequest,
     rules: &TypeRules,
 ) -> Result<CronSchedule, CronError> {
-    let next_run_at = next_run(expr)?;
+    let next_run_at = next_run(expr, timezone)?;
     let now = now_micros();
     let job = request
         .into_new_job(rules.schema.as_ref(), rules.default_max_attempts, now)
@@ -44,6 +46,8 @@ pub async fn add(
     let schedule = CronSchedule {
         name: name.to_string(),
         expr: expr.to_string(),
+        timezone: timezone.to_string(),
+        source: SCHEDULE_BY_OPERATOR.to_string(),
         job_type: job.job_type,
         payload: job.payload,
         queue: job.queue,
@@ -74,7 +78,7 @@ pub async fn resume(store: &dyn Store, name: &str) -> Result<Micros, CronError> 
     let Some(schedule) = schedules.into_iter().find(|s| s.name == name) else {
         return Err(CronError::NotFound(name.to_string()));
     };
-    let next_run_at = next_run(&schedule.expr)?;
+    let next_run_at = next_run(&schedule.expr, &schedule.timezone)?;
     found(
         store.set_schedule_paused(name, false, next_run_at).await?,
         name,

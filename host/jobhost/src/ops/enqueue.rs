@@ -1,9 +1,10 @@
 //! Enqueueing one job, as `jobhost enqueue` and `POST /jobs` both do it: what the job
-//! type requires (its payload schema and default attempts, from the database or the
-//! plugins), the unique-key rule, the one store write, and bulk writes in batches.
+//! type requires (its payload schema, default attempts and unique-key fields, from the
+//! database or the plugins), the unique-key rule, the one store write, and bulk writes in
+//! batches.
 
-use jobhost_runtime::{PayloadSchema, Registry};
-use jobhost_store::{NewJob, Store, StoreError};
+use jobhost_runtime::{PayloadSchema, Registry, unique_key_from};
+use jobhost_store::{Micros, NewJob, Store, StoreError};
 use serde::Serialize;
 
 use crate::config::DEFAULT_MAX_ATTEMPTS;
@@ -22,11 +23,13 @@ pub fn parse_unique_key(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// What a plugin declares about a job type: its schema's text and default attempts.
+/// What a plugin declares about a job type: its schema's text, default attempts and the
+/// payload fields that make its default unique key.
 #[derive(Debug, Clone, Default)]
 pub struct TypeFacts {
     pub payload_schema: Option<String>,
     pub max_attempts: Option<u32>,
+    pub unique_key_fields: Vec<String>,
 }
 
 /// The facts a daemon recorded in the database when it loaded the type's plugin.
@@ -37,6 +40,7 @@ pub async fn recorded_facts(
     Ok(store.job_type(job_type).await?.map(|record| TypeFacts {
         payload_schema: record.payload_schema,
         max_attempts: record.max_attempts,
+        unique_key_fields: record.unique_key_fields,
     }))
 }
 
@@ -46,6 +50,7 @@ pub fn registry_facts(registry: &Registry, job_type: &str) -> Option<TypeFacts> 
     plugin.job_type(job_type).map(|t| TypeFacts {
         payload_schema: t.payload_schema.as_ref().map(|s| s.schema().to_string()),
         max_attempts: t.max_attempts,
+        unique_key_fields: t.unique_key_fields.clone(),
     })
 }
 
@@ -53,6 +58,8 @@ pub fn registry_facts(registry: &Registry, job_type: &str) -> Option<TypeFacts> 
 pub struct TypeRules {
     pub schema: Option<PayloadSchema>,
     pub default_max_attempts: u32,
+    /// Payload fields whose values make the unique key when the enqueue gives none.
+    pub unique_key_fields: Vec<String>,
     /// Whether any plugin declares the type. An unknown type's job waits, and is
     /// dead-lettered as job_not_found if no plugin handles it when it runs.
     pub known: bool,
@@ -73,8 +80,55 @@ impl TypeRules {
         Ok(TypeRules {
             schema,
             default_max_attempts: facts.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            unique_key_fields: facts.unique_key_fields,
             known,
         })
+    }
+
+    /// The unique key a job goes in with: the one given, else the one the type's
+    /// unique-key fields make of the payload, else none.
+    pub fn unique_key(
+        &self,
+        job_type: &str,
+        given: Option<&str>,
+        payload: &str,
+    ) -> Result<Option<String>, String> {
+        if let Some(key) = given {
+            return Ok(Some(key.to_string()));
+        }
+        let Ok(payload) = serde_json::from_str(payload) else {
+            return Ok(None);
+        };
+        match unique_key_from(&self.unique_key_fields, &payload) {
+            Some(key) => parse_unique_key(&key).map(Some).map_err(|e| {
+                format!(
+                    "the unique key the fields {:?} of job type {job_type:?} make is unusable: {e}",
+                    self.unique_key_fields
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+}
+
+/// How a job is kept unique: its key, and how long the key stays reserved after the job
+/// completes (`None`: only while it is pending or running).
+#[derive(Debug, Clone, Default)]
+pub struct Uniqueness {
+    pub key: Option<String>,
+    pub keep_for: Option<Micros>,
+}
+
+impl Uniqueness {
+    /// A window needs a key to keep.
+    pub fn new(job_type: &str, key: Option<String>, keep_for: Option<Micros>) -> Result<Self, String> {
+        if keep_for.is_some() && key.is_none() {
+            return Err(format!(
+                "a unique window keeps a unique key reserved: give a unique key (job type \
+                 {job_type:?} declares no unique-key fields); nothing was enqueued"
+            ));
+        }
+        Ok(Uniqueness { key, keep_for })
     }
 }
 
@@ -87,15 +141,15 @@ pub struct Enqueued {
 }
 
 /// Stores one checked job, in one transaction; with a unique key, only if no job of
-/// its type with that key is pending or running.
+/// its type with that key is pending or running (or completed within the window).
 pub async fn store_job(
     store: &dyn Store,
     job: &NewJob,
-    unique_key: Option<&str>,
+    unique: &Uniqueness,
 ) -> Result<Enqueued, StoreError> {
-    match unique_key {
+    match &unique.key {
         Some(key) => {
-            let outcome = store.enqueue_unique(job, key).await?;
+            let outcome = store.enqueue_unique(job, key, unique.keep_for).await?;
             Ok(Enqueued {
                 id: outcome.id,
                 created: outcome.created,
@@ -171,6 +225,7 @@ mod tests {
         let bad = TypeFacts {
             payload_schema: Some("not json".into()),
             max_attempts: Some(2),
+            unique_key_fields: Vec::new(),
         };
         let Err(problem) = TypeRules::from_facts("x", Some(bad)) else {
             panic!("an unusable schema was taken")

@@ -24,6 +24,9 @@ pub fn job_types_json(plugin: &Plugin) -> Vec<Value> {
                 "payload_schema": t.payload_schema.as_ref().map(|s| s.schema()),
                 "limits": t.limits,
                 "max_attempts": t.max_attempts,
+                "rate_per_minute": t.rate_per_minute,
+                "concurrency": t.concurrency,
+                "unique_key_fields": t.unique_key_fields,
             })
         })
         .collect()

@@ -1,5 +1,6 @@
-//! Claims jobs while the pool has room; sleeps until woken (new work, room freed, or
-//! the poll interval for delayed jobs coming due) when it has none.
+//! Claims jobs while the pool has room; sleeps until woken (new work, room freed, the
+//! next token of a rate limit that holds jobs back, or the poll interval for delayed
+//! jobs coming due) when it has none.
 //!
 //! A claim that failed may have committed all the same (the connection dropped after
 //! the server committed, before its answer arrived): its jobs are running under this
@@ -8,9 +9,10 @@
 //! it holds, and runs them, before it claims again.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use jobhost_store::{ClaimParams, ClaimedJob, now_micros};
+use jobhost_store::{ClaimParams, ClaimedJob, Micros, now_micros};
 use tokio::sync::watch;
 use tracing::warn;
 
@@ -19,7 +21,7 @@ use jobhost_store::Store;
 use super::{InFlight, PoolContext};
 
 /// After a failed claim (the database is away), wait this long before the next.
-const CLAIM_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+const CLAIM_ERROR_PAUSE: Duration = Duration::from_millis(500);
 
 pub(super) async fn run(
     ctx: Arc<PoolContext>,
@@ -50,6 +52,7 @@ pub(super) async fn run(
                 }
             }
         }
+        let mut rate_wake = None;
         let room = capacity.saturating_sub(in_flight.get());
         if room > 0 {
             let params = ClaimParams {
@@ -62,7 +65,7 @@ pub(super) async fn run(
                     dispatch(claimed, &jobs, &in_flight);
                     continue;
                 }
-                Ok(_) => {}
+                Ok(_) => rate_wake = next_rate_wake(&ctx, params.now).await,
                 Err(e) => {
                     warn!("could not claim jobs, will try again: {e}");
                     unsure = true;
@@ -75,6 +78,7 @@ pub(super) async fn run(
             _ = ctx.wake.notified(), if room > 0 => {}
             _ = in_flight.freed.notified() => {}
             _ = tokio::time::sleep(ctx.config.poll_interval) => {}
+            _ = sleep_until(rate_wake), if rate_wake.is_some() => {}
             _ = stop.changed() => {}
         }
     }
@@ -102,4 +106,20 @@ async fn find_lost_claims(
         );
     }
     Ok(lost)
+}
+
+/// When a rate limit gets its next token, if one is out of tokens: the jobs it holds
+/// back can be claimed then, which may be well before the next poll.
+async fn next_rate_wake(ctx: &PoolContext, now: Micros) -> Option<Duration> {
+    match ctx.store.next_limited_claim(now).await {
+        Ok(at) => at.map(|at| Duration::from_micros((at - now).max(0) as u64)),
+        Err(e) => {
+            warn!("could not read the rate limits: {e}");
+            None
+        }
+    }
+}
+
+async fn sleep_until(wait: Option<Duration>) {
+    tokio::time::sleep(wait.unwrap_or_default()).await;
 }

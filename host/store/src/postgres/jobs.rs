@@ -64,13 +64,16 @@ pub async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob], wake: bool) 
 // of waiting for it, so concurrent claimers (other pools, other hosts) each get
 // different jobs without queueing behind one another. A row another claimer already
 // took and committed is no longer pending when it is locked, and is passed over too, as
-// is a row of a paused queue (a lookup in the small `paused_queues`).
+// is a row of a paused queue (a lookup in the small `paused_queues`). It takes nothing
+// while any rate or concurrency limit exists (a one-time filter in the plan): then
+// `limits::claim_limited` claims instead.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = $1, \
          started_at = $2 \
          WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $2 \
                       AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue) \
+                      AND NOT EXISTS (SELECT 1 FROM job_limits) \
                       ORDER BY priority DESC, run_at, created_at LIMIT $3 \
                       FOR UPDATE SKIP LOCKED) \
          RETURNING {CLAIMED_COLUMNS}"
@@ -97,13 +100,7 @@ pub async fn claim(conn: &mut PgConnection, params: &ClaimParams) -> Result<Vec<
         .iter()
         .map(rows::claimed)
         .collect::<Result<Vec<_>>>()?;
-    // RETURNING comes back in no particular order: restore the claim order.
-    claimed.sort_by(|a, b| {
-        b.priority
-            .cmp(&a.priority)
-            .then(a.run_at.cmp(&b.run_at))
-            .then(a.created_at.cmp(&b.created_at))
-    });
+    in_claim_order(&mut claimed);
     Ok(claimed)
 }
 

@@ -10,6 +10,7 @@
 //! - `settle.rs`: applying a batch of finished attempts.
 //! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
 //! - `queues.rs`: pausing, resuming and listing queues.
+//! - `limits.rs`: rate and concurrency limits, and the claim that honours them.
 //! - `unique.rs`: enqueueing a job unless one with its unique key is live.
 //! - `cron.rs`: cron schedules, each firing enqueued once across daemons.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
@@ -28,6 +29,7 @@ mod cancel;
 mod cron;
 mod jobs;
 mod kv;
+mod limits;
 mod listen;
 mod operations;
 mod plugins;
@@ -46,7 +48,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Connection, Postgres, Transaction};
 
 pub use listen::{Change, ChangeStream};
 
@@ -138,7 +140,24 @@ impl Store for PostgresStore {
 
     async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
         let mut conn = self.connection("claiming jobs").await?;
-        jobs::claim(&mut conn, params).await
+        let claimed = jobs::claim(&mut conn, params).await?;
+        if !claimed.is_empty() || params.limit == 0 {
+            return Ok(claimed);
+        }
+        // Nothing claimable, or limits exist: then the limited claim decides, in a
+        // transaction of its own that holds the limits' rows.
+        let mut tx = conn.begin().await.map_err(db("claiming limited jobs"))?;
+        let found = limits::lock_limits(&mut tx).await?;
+        let mut claimed = if found.is_empty() {
+            Vec::new()
+        } else {
+            limits::claim_limited(&mut tx, params, found).await?
+        };
+        tx.commit()
+            .await
+            .map_err(db("committing a limited claim"))?;
+        in_claim_order(&mut claimed);
+        Ok(claimed)
     }
 
     async fn lost_claims(&self, worker_id: &str, known: &[String]) -> Result<Vec<ClaimedJob>> {
@@ -313,8 +332,38 @@ impl Store for PostgresStore {
         queues::list_queues(&self.pool).await
     }
 
-    async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue> {
-        unique::enqueue_unique(&self.pool, job, unique_key).await
+    async fn set_limit(&self, limit: &SetLimit) -> Result<()> {
+        limits::set_limit(&self.pool, limit).await
+    }
+
+    async fn remove_limit(&self, scope: LimitScope, name: &str) -> Result<bool> {
+        limits::remove_limit(&self.pool, scope, name).await
+    }
+
+    async fn list_limits(&self) -> Result<Vec<FlowLimit>> {
+        limits::list_limits(&self.pool).await
+    }
+
+    async fn set_plugin_limits(&self, plugin_limits: &[PluginLimit], now: Micros) -> Result<()> {
+        let mut tx = self.write("setting a plugin's limits").await?;
+        limits::set_plugin_limits(&mut tx, plugin_limits, now).await?;
+        tx.commit()
+            .await
+            .map_err(db("committing a plugin's limits"))
+    }
+
+    async fn next_limited_claim(&self, now: Micros) -> Result<Option<Micros>> {
+        let limits = limits::list_limits(&self.pool).await?;
+        Ok(crate::limits::next_wake(&limits, now))
+    }
+
+    async fn enqueue_unique(
+        &self,
+        job: &NewJob,
+        unique_key: &str,
+        keep_for: Option<Micros>,
+    ) -> Result<UniqueEnqueue> {
+        unique::enqueue_unique(&self.pool, job, unique_key, keep_for).await
     }
 
     async fn add_schedule(&self, schedule: &CronSchedule) -> Result<()> {
@@ -336,6 +385,19 @@ impl Store for PostgresStore {
         next_run_at: Micros,
     ) -> Result<bool> {
         cron::set_schedule_paused(&self.pool, name, paused, next_run_at).await
+    }
+
+    async fn sync_plugin_schedules(
+        &self,
+        source: &str,
+        schedules: &[CronSchedule],
+    ) -> Result<Vec<String>> {
+        let mut tx = self.write("writing a plugin's schedules").await?;
+        let held = cron::sync_plugin_schedules(&mut tx, source, schedules).await?;
+        tx.commit()
+            .await
+            .map_err(db("committing a plugin's schedules"))?;
+        Ok(held)
     }
 
     async fn due_schedules(&self, now: Micros) -> Result<Vec<CronSchedule>> {

@@ -31,9 +31,10 @@ pub async fn record_plugin(conn: &mut PgConnection, p: &PluginRecord) -> Result<
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO job_types (plugin_seq, name, payload_schema, max_attempts) \
-         SELECT $1, name, payload_schema, max_attempts \
-         FROM UNNEST($2::text[], $3::text[], $4::int4[]) AS t (name, payload_schema, max_attempts)",
+        "INSERT INTO job_types (plugin_seq, name, payload_schema, max_attempts, unique_key_fields) \
+         SELECT $1, name, payload_schema, max_attempts, unique_key_fields \
+         FROM UNNEST($2::text[], $3::text[], $4::int4[], $5::text[]) \
+         AS t (name, payload_schema, max_attempts, unique_key_fields)",
     )
     .bind(seq)
     .bind(
@@ -54,6 +55,12 @@ pub async fn record_plugin(conn: &mut PgConnection, p: &PluginRecord) -> Result<
             .map(|t| t.max_attempts.map(int))
             .collect::<Vec<_>>(),
     )
+    .bind(
+        p.job_types
+            .iter()
+            .map(|t| crate::model::fields_json(&t.unique_key_fields))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await
     .map_err(db("recording job types"))?;
@@ -62,7 +69,7 @@ pub async fn record_plugin(conn: &mut PgConnection, p: &PluginRecord) -> Result<
 
 /// The job type's columns, with the digest of the plugin load that declared it.
 const JOB_TYPE_COLUMNS: &str = "job_types.name, plugins.digest AS plugin_digest, \
-    job_types.payload_schema, job_types.max_attempts";
+    job_types.payload_schema, job_types.max_attempts, job_types.unique_key_fields";
 
 fn job_type_row(row: &PgRow) -> Result<JobTypeRecord> {
     let read = || db("reading a job type");
@@ -74,6 +81,9 @@ fn job_type_row(row: &PgRow) -> Result<JobTypeRecord> {
             .try_get::<Option<i32>, _>("max_attempts")
             .map_err(read())?
             .map(|n| n.max(0) as u32),
+        unique_key_fields: crate::model::fields_of(
+            row.try_get("unique_key_fields").map_err(read())?,
+        ),
     })
 }
 

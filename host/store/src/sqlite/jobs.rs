@@ -38,19 +38,23 @@ pub async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[&NewJob]) -> Resul
 
 // The subquery walks the partial index `jobs_claim` in claim order and yields rowids,
 // so the UPDATE reaches each row without a second lookup through the id index. A row of
-// a paused queue is passed over by a lookup in `paused_queues`, which is small.
+// a paused queue is passed over by a lookup in `paused_queues`, which is small. It takes
+// nothing while any rate or concurrency limit exists (a check SQLite makes once per
+// statement): then `limits::claim_limited` claims instead.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = ?1, started_at = ?2 \
          WHERE rowid IN (SELECT rowid FROM jobs WHERE status = 'pending' AND run_at <= ?2 \
                          AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue) \
+                         AND NOT EXISTS (SELECT 1 FROM job_limits) \
                          ORDER BY priority DESC, run_at, created_at LIMIT ?3) \
          RETURNING {CLAIMED_COLUMNS}"
     )
 });
 
 /// One statement moves the jobs to `running` and returns them: no job can be handed
-/// to two callers, whatever the number of connections or processes.
+/// to two callers, whatever the number of connections or processes. When it finds
+/// nothing and limits exist, the limited claim runs in the same transaction.
 pub async fn claim(conn: &mut SqliteConnection, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
     let found = sqlx::query(&CLAIM_SQL)
         .bind(&params.worker_id)
@@ -63,13 +67,13 @@ pub async fn claim(conn: &mut SqliteConnection, params: &ClaimParams) -> Result<
         .iter()
         .map(rows::claimed)
         .collect::<Result<Vec<_>>>()?;
-    // RETURNING comes back in no particular order: restore the claim order.
-    claimed.sort_by(|a, b| {
-        b.priority
-            .cmp(&a.priority)
-            .then(a.run_at.cmp(&b.run_at))
-            .then(a.created_at.cmp(&b.created_at))
-    });
+    if claimed.is_empty() && params.limit > 0 {
+        let limits = super::limits::read_limits(conn).await?;
+        if !limits.is_empty() {
+            claimed = super::limits::claim_limited(conn, params, limits).await?;
+        }
+    }
+    in_claim_order(&mut claimed);
     Ok(claimed)
 }
 

@@ -6,6 +6,7 @@
 //! - `settle.rs`: applying a batch of finished attempts.
 //! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
 //! - `queues.rs`: pausing, resuming and listing queues.
+//! - `limits.rs`: rate and concurrency limits, and the claim that honours them.
 //! - `unique.rs`: enqueueing a job unless one with its unique key is live.
 //! - `cron.rs`: cron schedules, each firing enqueued once across daemons.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
@@ -25,6 +26,7 @@ mod cancel;
 mod cron;
 mod jobs;
 mod kv;
+mod limits;
 mod operations;
 mod plugins;
 mod queues;
@@ -363,9 +365,39 @@ impl Store for SqliteStore {
         queues::list_queues(&self.pool).await
     }
 
-    async fn enqueue_unique(&self, job: &NewJob, unique_key: &str) -> Result<UniqueEnqueue> {
+    async fn set_limit(&self, limit: &SetLimit) -> Result<()> {
+        limits::set_limit(&self.pool, limit).await
+    }
+
+    async fn remove_limit(&self, scope: LimitScope, name: &str) -> Result<bool> {
+        limits::remove_limit(&self.pool, scope, name).await
+    }
+
+    async fn list_limits(&self) -> Result<Vec<FlowLimit>> {
+        limits::list_limits(&self.pool).await
+    }
+
+    async fn set_plugin_limits(&self, plugin_limits: &[PluginLimit], now: Micros) -> Result<()> {
+        let mut tx = self.write("setting a plugin's limits").await?;
+        limits::set_plugin_limits(&mut tx, plugin_limits, now).await?;
+        tx.commit()
+            .await
+            .map_err(db("committing a plugin's limits"))
+    }
+
+    async fn next_limited_claim(&self, now: Micros) -> Result<Option<Micros>> {
+        let limits = limits::list_limits(&self.pool).await?;
+        Ok(crate::limits::next_wake(&limits, now))
+    }
+
+    async fn enqueue_unique(
+        &self,
+        job: &NewJob,
+        unique_key: &str,
+        keep_for: Option<Micros>,
+    ) -> Result<UniqueEnqueue> {
         let mut tx = self.write("enqueueing a unique job").await?;
-        let outcome = unique::enqueue_unique(&mut tx, job, unique_key).await?;
+        let outcome = unique::enqueue_unique(&mut tx, job, unique_key, keep_for).await?;
         tx.commit().await.map_err(db("committing a unique job"))?;
         Ok(outcome)
     }
@@ -389,6 +421,19 @@ impl Store for SqliteStore {
         next_run_at: Micros,
     ) -> Result<bool> {
         cron::set_schedule_paused(&self.pool, name, paused, next_run_at).await
+    }
+
+    async fn sync_plugin_schedules(
+        &self,
+        source: &str,
+        schedules: &[CronSchedule],
+    ) -> Result<Vec<String>> {
+        let mut tx = self.write("writing a plugin's schedules").await?;
+        let held = cron::sync_plugin_schedules(&mut tx, source, schedules).await?;
+        tx.commit()
+            .await
+            .map_err(db("committing a plugin's schedules"))?;
+        Ok(held)
     }
 
     async fn due_schedules(&self, now: Micros) -> Result<Vec<CronSchedule>> {

@@ -27,13 +27,14 @@ pub async fn record_plugin(conn: &mut SqliteConnection, p: &PluginRecord) -> Res
     .map_err(db("recording a plugin"))?;
     for t in &p.job_types {
         sqlx::query(
-            "INSERT INTO job_types (plugin_seq, name, payload_schema, max_attempts) \
-             VALUES (?, ?, ?, ?)",
+            "INSERT INTO job_types (plugin_seq, name, payload_schema, max_attempts, \
+             unique_key_fields) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(seq)
         .bind(&t.name)
         .bind(&t.payload_schema)
         .bind(t.max_attempts.map(i64::from))
+        .bind(crate::model::fields_json(&t.unique_key_fields))
         .execute(&mut *conn)
         .await
         .map_err(db("recording a job type"))?;
@@ -42,7 +43,7 @@ pub async fn record_plugin(conn: &mut SqliteConnection, p: &PluginRecord) -> Res
 }
 
 /// The job type's columns, with the digest of the plugin load that declared it.
-const JOB_TYPE_COLUMNS: &str = "job_types.name, plugins.digest AS plugin_digest, job_types.payload_schema, job_types.max_attempts";
+const JOB_TYPE_COLUMNS: &str = "job_types.name, plugins.digest AS plugin_digest, job_types.payload_schema, job_types.max_attempts, job_types.unique_key_fields";
 
 fn job_type_row(row: &SqliteRow) -> Result<JobTypeRecord> {
     let read = || db("reading a job type");
@@ -54,6 +55,9 @@ fn job_type_row(row: &SqliteRow) -> Result<JobTypeRecord> {
             .try_get::<Option<i64>, _>("max_attempts")
             .map_err(read())?
             .map(|n| n as u32),
+        unique_key_fields: crate::model::fields_of(
+            row.try_get("unique_key_fields").map_err(read())?,
+        ),
     })
 }
 

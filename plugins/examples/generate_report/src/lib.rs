@@ -68,6 +68,7 @@ impl Handler for GenerateReport {
             }
         });
         PluginInfo {
+            schedules: Vec::new(),
             name: "generate_report".into(),
             version: "1.0.0".into(),
             job_types: vec![job_type(

@@ -62,10 +62,18 @@ fn send(target: &Target, headers: &[(&str, &str)], body: &[u8]) -> Result<u16, E
         .map_err(|e| ErrorCode::InternalError(Some(format!("bad header: {e:?}"))))?;
     let request = OutgoingRequest::new(fields);
     let invalid = |what: &str| ErrorCode::InternalError(Some(format!("invalid {what}")));
-    request.set_method(&Method::Post).map_err(|_| invalid("method"))?;
-    request.set_scheme(Some(&target.scheme)).map_err(|_| invalid("scheme"))?;
-    request.set_authority(Some(target.authority)).map_err(|_| invalid("authority"))?;
-    request.set_path_with_query(Some(target.path)).map_err(|_| invalid("path"))?;
+    request
+        .set_method(&Method::Post)
+        .map_err(|_| invalid("method"))?;
+    request
+        .set_scheme(Some(&target.scheme))
+        .map_err(|_| invalid("scheme"))?;
+    request
+        .set_authority(Some(target.authority))
+        .map_err(|_| invalid("authority"))?;
+    request
+        .set_path_with_query(Some(target.path))
+        .map_err(|_| invalid("path"))?;
 
     let outgoing = request.body().map_err(|_| invalid("body"))?;
     let response = outgoing_handler::handle(request, None)?;

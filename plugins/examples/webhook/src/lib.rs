@@ -37,6 +37,7 @@ impl Handler for WebhookPlugin {
             "additionalProperties": false
         });
         PluginInfo {
+            schedules: Vec::new(),
             name: "webhook".into(),
             version: "1.0.0".into(),
             job_types: vec![job_type("webhook", Some(schema), Limits::host_defaults())],

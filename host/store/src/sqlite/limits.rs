@@ -1,0 +1,227 @@
+//! Rate and concurrency limits: the `job_limits` rows, and the claim that honours them.
+//!
+//! The plain claim (`jobs.rs`) runs only while `job_limits` is empty, so a database
+//! without limits claims exactly as fast as before. With limits, the claim runs here,
+//! in the same `BEGIN IMMEDIATE` transaction (which makes it atomic against every other
+//! claimer): read the limits and the running counts, then take due jobs in claim order
+//! while their limits have room (`crate::limits`), passing over the jobs of limits
+//! that have none, and write the spent tokens back.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::rows::{self, CLAIMED_COLUMNS};
+use crate::Result;
+use crate::error::{StoreError, db};
+use crate::limits::{Allowance, Candidate, RATE_BURST};
+use crate::model::*;
+
+const LIMIT_COLUMNS: &str =
+    "scope, name, rate_per_minute, concurrency, source, tokens, refilled_at, updated_at";
+
+fn limit_row(row: &SqliteRow) -> Result<FlowLimit> {
+    let read = || db("reading a limit");
+    let scope: String = row.try_get("scope").map_err(read())?;
+    let source: String = row.try_get("source").map_err(read())?;
+    let corrupt = |what: &str| StoreError::Corrupt {
+        table: "job_limits",
+        reason: format!("unknown {what}"),
+    };
+    Ok(FlowLimit {
+        scope: LimitScope::parse(&scope).ok_or_else(|| corrupt("scope"))?,
+        name: row.try_get("name").map_err(read())?,
+        rate_per_minute: row
+            .try_get::<Option<i64>, _>("rate_per_minute")
+            .map_err(read())?
+            .map(|n| n as u32),
+        concurrency: row
+            .try_get::<Option<i64>, _>("concurrency")
+            .map_err(read())?
+            .map(|n| n as u32),
+        source: LimitSource::parse(&source).ok_or_else(|| corrupt("source"))?,
+        tokens: row.try_get("tokens").map_err(read())?,
+        refilled_at: row.try_get("refilled_at").map_err(read())?,
+        updated_at: row.try_get("updated_at").map_err(read())?,
+    })
+}
+
+pub async fn read_limits(conn: &mut SqliteConnection) -> Result<Vec<FlowLimit>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {LIMIT_COLUMNS} FROM job_limits ORDER BY scope, name"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("reading limits"))?;
+    rows.iter().map(limit_row).collect()
+}
+
+pub async fn list_limits(pool: &SqlitePool) -> Result<Vec<FlowLimit>> {
+    let mut conn = pool.acquire().await.map_err(db("listing limits"))?;
+    read_limits(&mut conn).await
+}
+
+async fn running_counts(conn: &mut SqliteConnection) -> Result<Vec<(String, String, u64)>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT job_type, queue, COUNT(*) FROM jobs WHERE status = 'running' \
+         GROUP BY job_type, queue",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("counting running jobs"))?;
+    Ok(rows.into_iter().map(|(t, q, n)| (t, q, n as u64)).collect())
+}
+
+const CANDIDATES_SQL: &str = "SELECT id, job_type, queue FROM jobs \
+    WHERE status = 'pending' AND run_at <= ?1 \
+    AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue) \
+    AND job_type NOT IN (SELECT value FROM json_each(?2)) \
+    AND queue NOT IN (SELECT value FROM json_each(?3)) \
+    ORDER BY priority DESC, run_at, created_at LIMIT ?4";
+
+fn json_list(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
+}
+
+/// Claims up to `params.limit` due jobs, limited and unlimited alike, in claim order,
+/// within the limits' room.
+pub async fn claim_limited(
+    conn: &mut SqliteConnection,
+    params: &ClaimParams,
+    limits: Vec<FlowLimit>,
+) -> Result<Vec<ClaimedJob>> {
+    let rounds = limits.len() + 1;
+    let running = running_counts(conn).await?;
+    let mut allowance = Allowance::new(limits, &running, params.now);
+    let mut claimed = Vec::new();
+    for _ in 0..rounds {
+        let want = params.limit as usize - claimed.len();
+        if want == 0 {
+            break;
+        }
+        let found: Vec<(String, String, String)> = sqlx::query_as(CANDIDATES_SQL)
+            .bind(params.now)
+            .bind(json_list(&allowance.exhausted(LimitScope::Type)))
+            .bind(json_list(&allowance.exhausted(LimitScope::Queue)))
+            .bind(want as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db("finding jobs to claim"))?;
+        let candidates: Vec<Candidate> = found
+            .iter()
+            .map(|(id, job_type, queue)| Candidate {
+                id: id.clone(),
+                job_type: job_type.clone(),
+                queue: queue.clone(),
+            })
+            .collect();
+        let (taken, passed_over) = allowance.take(&candidates, want);
+        claimed.extend(mark_running(conn, params, &taken).await?);
+        // Without a job passed over, or with every due job seen, there is no more.
+        if !passed_over || candidates.len() < want {
+            break;
+        }
+    }
+    for (scope, name, tokens, refilled_at) in allowance.spent_buckets(params.now) {
+        sqlx::query(
+            "UPDATE job_limits SET tokens = ?, refilled_at = ? WHERE scope = ? AND name = ?",
+        )
+        .bind(tokens)
+        .bind(refilled_at)
+        .bind(scope.as_str())
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("spending rate-limit tokens"))?;
+    }
+    Ok(claimed)
+}
+
+async fn mark_running(
+    conn: &mut SqliteConnection,
+    params: &ClaimParams,
+    ids: &[String],
+) -> Result<Vec<ClaimedJob>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = sqlx::query(&format!(
+        "UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = ?1, \
+         started_at = ?2 WHERE id IN (SELECT value FROM json_each(?3)) RETURNING {CLAIMED_COLUMNS}"
+    ))
+    .bind(&params.worker_id)
+    .bind(params.now)
+    .bind(json_list(ids))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("claiming limited jobs"))?;
+    found.iter().map(rows::claimed).collect()
+}
+
+/// Sets an operator's limit, replacing whatever limit the type or queue had; the
+/// bucket starts full.
+pub async fn set_limit(pool: &SqlitePool, l: &SetLimit) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO job_limits (scope, name, rate_per_minute, concurrency, source, tokens, \
+         refilled_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'operator', ?5, ?6, ?6) \
+         ON CONFLICT (scope, name) DO UPDATE SET rate_per_minute = excluded.rate_per_minute, \
+         concurrency = excluded.concurrency, source = 'operator', \
+         updated_at = excluded.updated_at",
+    )
+    .bind(l.scope.as_str())
+    .bind(&l.name)
+    .bind(l.rate_per_minute.map(i64::from))
+    .bind(l.concurrency.map(i64::from))
+    .bind(RATE_BURST)
+    .bind(l.now)
+    .execute(pool)
+    .await
+    .map_err(db("setting a limit"))?;
+    Ok(())
+}
+
+pub async fn remove_limit(pool: &SqlitePool, scope: LimitScope, name: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM job_limits WHERE scope = ? AND name = ?")
+        .bind(scope.as_str())
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(db("removing a limit"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A plugin's limits, as plugin-set rows; an operator's row is left as it is.
+pub async fn set_plugin_limits(
+    conn: &mut SqliteConnection,
+    limits: &[PluginLimit],
+    now: Micros,
+) -> Result<()> {
+    for l in limits {
+        if l.rate_per_minute.is_none() && l.concurrency.is_none() {
+            sqlx::query(
+                "DELETE FROM job_limits WHERE scope = 'type' AND name = ? AND source = 'plugin'",
+            )
+            .bind(&l.job_type)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("removing a plugin's limit"))?;
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO job_limits (scope, name, rate_per_minute, concurrency, source, tokens, \
+             refilled_at, updated_at) VALUES ('type', ?1, ?2, ?3, 'plugin', ?4, ?5, ?5) \
+             ON CONFLICT (scope, name) DO UPDATE SET rate_per_minute = excluded.rate_per_minute, \
+             concurrency = excluded.concurrency, updated_at = excluded.updated_at \
+             WHERE job_limits.source = 'plugin' AND (job_limits.rate_per_minute \
+             IS NOT excluded.rate_per_minute OR job_limits.concurrency IS NOT excluded.concurrency)",
+        )
+        .bind(&l.job_type)
+        .bind(l.rate_per_minute.map(i64::from))
+        .bind(l.concurrency.map(i64::from))
+        .bind(RATE_BURST)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("setting a plugin's limit"))?;
+    }
+    Ok(())
+}
