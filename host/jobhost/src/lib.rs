@@ -7,13 +7,13 @@
 //! pool claims and settles through the store, and attempts run in the runtime.
 //!
 //! - `cli/`: the subcommands, one file per group (`enqueue`, `jobs`, `dlq/`, `plugins`,
-//!   `stats`, `health`, `queues`, `cron`), plus `output.rs` for tables and `--json` and `progress.rs` for
+//!   `stats`, `health`, `queues`, `cron`, `workers`, `migrate`), plus `output.rs` for tables and `--json` and `progress.rs` for
 //!   progress bars. The CLI works on the database directly, whether or not a daemon runs.
 //! - `ops/`: the operator's operations (dead-letter bulk replay and export, the stats
 //!   report and health verdict, retention), over the store, printing nothing: the CLI
 //!   uses them, and an HTTP API can offer the same.
 //! - `api/`: the HTTP admin API (`serve --http`): the same operations as JSON.
-//! - `daemon/`: `serve` — start-up, liveness (heartbeat, rescue of dead daemons' jobs),
+//! - `daemon/`: `serve` — opening the database (and who migrates it), start-up, liveness (heartbeat, rescue of dead daemons' jobs),
 //!   the plugins directory with hot reload, wake-ups on database changes, retention
 //!   maintenance, cron firing, signals.
 //! - `worker/`: the pool — dispatcher (claims in batches), executors (threads that run
