@@ -12,6 +12,15 @@
 //! 5. Start-up with 20 plugins in the directory (every built plugin, topped up with
 //!    copies of the `variant` fixture patched to distinct job types): time from spawn to
 //!    "daemon ready", with an empty compile cache (cold) and a filled one (warm).
+//! 6. On PostgreSQL (`postgres.rs`): end-to-end throughput with one daemon and with
+//!    three, enqueue-to-start latency on an idle cluster of three, and the cost of a
+//!    claim with a million completed rows in the table against none.
+//!
+//! `bench/run.sh sqlite` runs 1–5 only, `bench/run.sh postgres` 6 only; no argument,
+//! everything. PostgreSQL is the test server (`JOBHOST_TEST_PG`, see
+//! `jobhost_store::testing`), in databases of the benchmark's own.
+
+mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,13 +45,25 @@ fn dist() -> PathBuf {
 }
 
 fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let only = |part: &str| args.iter().any(|a| a == part);
+    let (sqlite, postgres) = match (only("sqlite"), only("postgres")) {
+        (false, false) => (true, true),
+        chosen => chosen,
+    };
     let runtime = tokio::runtime::Runtime::new()?;
-    sandbox_overhead()?;
-    startup()?;
-    runtime.block_on(async {
-        throughput_and_memory().await?;
-        latency().await
-    })
+    if sqlite {
+        sandbox_overhead()?;
+        startup()?;
+        runtime.block_on(async {
+            throughput_and_memory().await?;
+            latency().await
+        })?;
+    }
+    if postgres {
+        runtime.block_on(postgres::run())?;
+    }
+    Ok(())
 }
 
 fn sandbox_overhead() -> anyhow::Result<()> {
@@ -78,9 +99,17 @@ fn sandbox_overhead() -> anyhow::Result<()> {
 
 struct BenchWorld {
     dir: tempfile::TempDir,
+    /// The database, when it is a PostgreSQL one rather than a file in `dir`.
+    postgres: Option<jobhost_store::testing::TestDatabase>,
 }
 
 impl BenchWorld {
+    fn on_postgres() -> anyhow::Result<BenchWorld> {
+        let mut world = BenchWorld::new()?;
+        world.postgres = Some(jobhost_store::testing::TestDatabase::create());
+        Ok(world)
+    }
+
     fn new() -> anyhow::Result<BenchWorld> {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("plugins"))?;
@@ -93,11 +122,17 @@ impl BenchWorld {
                 )?;
             }
         }
-        Ok(BenchWorld { dir })
+        Ok(BenchWorld {
+            dir,
+            postgres: None,
+        })
     }
 
     fn db(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("bench.db").display())
+        match &self.postgres {
+            Some(database) => database.url().to_string(),
+            None => format!("sqlite://{}", self.dir.path().join("bench.db").display()),
+        }
     }
 
     async fn store(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
@@ -139,7 +174,11 @@ impl BenchWorld {
     }
 
     fn start_daemon(&self) -> anyhow::Result<Child> {
-        let log = self.dir.path().join("daemon.log");
+        self.start_daemon_logging_to("daemon.log")
+    }
+
+    fn start_daemon_logging_to(&self, log: &str) -> anyhow::Result<Child> {
+        let log = self.dir.path().join(log);
         let child = self
             .command()
             .arg("serve")

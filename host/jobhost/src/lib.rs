@@ -7,14 +7,15 @@
 //! pool claims and settles through the store, and attempts run in the runtime.
 //!
 //! - `cli/`: the subcommands, one file per group (`enqueue`, `jobs`, `dlq/`, `plugins`,
-//!   `stats`, `health`, `queues`, `cron`), plus `output.rs` for tables and `--json` and `progress.rs` for
+//!   `stats`, `health`, `queues`, `cron`, `workers`, `migrate`), plus `output.rs` for tables and `--json` and `progress.rs` for
 //!   progress bars. The CLI works on the database directly, whether or not a daemon runs.
 //! - `ops/`: the operator's operations (enqueue rules, dead-letter bulk replay, cleanup
 //!   and export, the stats report and health verdict, retention, plugins), over the
 //!   store, printing nothing: the CLI and the HTTP API both call them.
 //! - `api/`: the HTTP admin API (`serve --http`): the same operations as JSON, the
 //!   Prometheus metrics, and the live dashboard page.
-//! - `daemon/`: `serve` — start-up, liveness (heartbeat, rescue of dead daemons' jobs),
+//! - `daemon/`: `serve` — opening the database (and who migrates it), start-up,
+//!   liveness (heartbeat, rescue of dead daemons' jobs),
 //!   the plugins directory with hot reload, wake-ups on database changes, retention
 //!   maintenance, cron firing, signals.
 //! - `worker/`: the pool — dispatcher (claims in batches), executors (threads that run
