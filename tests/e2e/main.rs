@@ -12,3 +12,4 @@ mod operations;
 mod plugin_check;
 mod postgres;
 mod support;
+mod workflows;

@@ -210,6 +210,7 @@ impl host::Host for AttemptState {
             delay_ms: options.delay_ms,
             max_attempts: options.max_attempts,
             queue: options.queue,
+            after: options.after,
         });
         Ok(id)
     }

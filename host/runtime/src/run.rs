@@ -57,6 +57,8 @@ pub struct FollowUp {
     pub delay_ms: Option<u64>,
     pub max_attempts: Option<u32>,
     pub queue: Option<String>,
+    /// Jobs it waits on; the host starts it only after each of them completed.
+    pub after: Vec<String>,
 }
 
 /// How an attempt ended.

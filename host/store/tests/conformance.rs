@@ -11,6 +11,10 @@ use std::sync::Arc;
 use jobhost_store::testing::TestDatabase;
 use jobhost_store::*;
 
+#[path = "conformance/workflows.rs"]
+mod workflows;
+use workflows::*;
+
 /// A fresh, migrated database, and what keeps it while the test runs: its temp dir, or
 /// its PostgreSQL database (dropped after the store, as fields drop in order).
 struct Fresh {
@@ -84,6 +88,7 @@ fn job(id: &str, priority: i32, created_at: Micros) -> NewJob {
         run_at: created_at,
         created_at,
         parent_id: None,
+        after: vec![],
     }
 }
 
@@ -208,7 +213,8 @@ async fn completing_stores_the_result_and_inserts_follow_ups_with_it(store: Arc<
         report,
         SettleReport {
             applied: 1,
-            stale: 0
+            stale: 0,
+            released: 0
         }
     );
 
@@ -325,7 +331,8 @@ async fn a_rescued_job_cannot_be_settled_by_its_old_worker(store: Arc<dyn Store>
         stale,
         SettleReport {
             applied: 0,
-            stale: 1
+            stale: 1,
+            released: 0
         }
     );
     store
@@ -643,7 +650,8 @@ async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale(store: Arc<
         report,
         SettleReport {
             applied: 4,
-            stale: 3
+            stale: 3,
+            released: 0
         }
     );
 
@@ -1729,6 +1737,12 @@ async fn a_firing_enqueues_its_job_once_however_many_race_for_it(store: Arc<dyn 
 }
 
 on_every_backend! {
+    a_job_after_others_waits_until_every_one_completed,
+    a_job_after_a_completed_one_is_pending_and_after_an_unknown_one_is_refused,
+    a_dead_prerequisite_blocks_its_waiters_and_a_replay_releases_them,
+    cancelling_a_prerequisite_blocks_its_waiters_which_can_be_cancelled,
+    follow_ups_are_children_and_may_wait_on_their_siblings,
+    a_waiter_racing_its_prerequisites_settlement_is_never_stranded,
     schedules_are_added_listed_paused_resumed_and_removed,
     a_firing_enqueues_its_job_once_however_many_race_for_it,
     a_unique_key_is_held_by_one_live_job_of_its_type,

@@ -48,6 +48,11 @@ pub struct EnqueueArgs {
     /// and print that job's id instead.
     #[arg(long, conflicts_with = "from_file", value_parser = parse_unique_key)]
     pub unique_key: Option<String>,
+    /// Wait for this job to complete first (repeatable: wait for all of them). The job
+    /// is `waiting` until then, and `blocked` if one of them is dead-lettered or
+    /// cancelled (replaying that one with `dlq replay` releases it).
+    #[arg(long = "after", value_name = "ID", conflicts_with = "unique_key")]
+    pub after: Vec<String>,
     /// Enqueue one job per line of this JSON-lines file (each line a payload). Every
     /// line is checked first: a bad one is reported with its number and nothing is
     /// enqueued. Then the jobs are written in transactions of 1,000; prints how many.
@@ -181,6 +186,7 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         max_attempts: args.max_attempts,
         queue: args.queue.clone(),
         parent_id: None,
+        after: args.after.clone(),
     };
     let job = match request.into_new_job(schema.as_ref(), default_max_attempts, now_micros()) {
         Ok(job) => job,
@@ -287,6 +293,7 @@ fn jobs_in<'a>(
             max_attempts: args.max_attempts,
             queue: args.queue.clone(),
             parent_id: None,
+            after: args.after.clone(),
         };
         Some(
             request

@@ -13,6 +13,7 @@ mod progress;
 mod queues;
 mod serve;
 mod stats;
+mod tree;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

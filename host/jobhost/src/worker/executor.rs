@@ -251,6 +251,7 @@ fn followup_jobs(
                 max_attempts: f.max_attempts,
                 queue: f.queue,
                 parent_id: Some(parent.id.clone()),
+                after: f.after,
             };
             let mut job = request
                 .into_new_job(None, default_max_attempts, now)
