@@ -2,6 +2,7 @@
 //! SQLite database in a temp dir (or a fresh database on the test PostgreSQL server).
 //! Run `plugins/build.sh` first.
 
+mod batches;
 mod capabilities;
 mod crash;
 mod failures;

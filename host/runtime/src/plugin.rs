@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::bindings::batch::BatchPluginPre;
 use crate::bindings::{JobPluginPre, PluginInfo};
 use crate::capabilities::{Capabilities, Secrets};
 use crate::error::{LoadError, PayloadError};
@@ -29,6 +30,8 @@ struct PluginInner {
     default_limits: Limits,
     capabilities: Capabilities,
     pre: JobPluginPre<AttemptState>,
+    /// The same component seen as a `batch-plugin`, when it exports `batch-handler`.
+    batch: Option<BatchPluginPre<AttemptState>>,
 }
 
 /// One job type as the plugin declared it.
@@ -37,6 +40,9 @@ pub struct JobTypeSpec {
     pub payload_schema: Option<PayloadSchema>,
     pub limits: Limits,
     pub max_attempts: Option<u32>,
+    /// Takes jobs of this type in batches of up to this many (at least 2; a declared 1
+    /// is the same as none).
+    pub batch_size: Option<u32>,
 }
 
 impl JobTypeSpec {
@@ -62,6 +68,7 @@ impl std::fmt::Debug for JobTypeSpec {
             )
             .field("limits", &self.limits)
             .field("max_attempts", &self.max_attempts)
+            .field("batch_size", &self.batch_size)
             .finish()
     }
 }
@@ -108,6 +115,13 @@ impl Plugin {
     pub(crate) fn pre(&self) -> &JobPluginPre<AttemptState> {
         &self.0.pre
     }
+    pub(crate) fn batch_pre(&self) -> Option<&BatchPluginPre<AttemptState>> {
+        self.0.batch.as_ref()
+    }
+    /// Whether the component exports `batch-handler`.
+    pub fn takes_batches(&self) -> bool {
+        self.0.batch.is_some()
+    }
     /// What the operator's manifest granted it (nothing without one).
     pub fn capabilities(&self) -> &Capabilities {
         &self.0.capabilities
@@ -120,6 +134,7 @@ pub(crate) struct Compiled {
     pub digest: String,
     pub size_bytes: u64,
     pub pre: JobPluginPre<AttemptState>,
+    pub batch: Option<BatchPluginPre<AttemptState>>,
 }
 
 /// Checks what `describe` returned and resolves each type's limits.
@@ -190,6 +205,17 @@ pub(crate) fn from_description(
         if overrides.max_attempts == Some(0) {
             return Err(bad(format!("job type {name:?} declares max-attempts 0")));
         }
+        let batch_size = match declared_type.batch_size {
+            Some(0) => return Err(bad(format!("job type {name:?} declares batch-size 0"))),
+            Some(_) if compiled.batch.is_none() => {
+                return Err(bad(format!(
+                    "job type {name:?} declares a batch-size, but the plugin does not export \
+                     batch-handler (build it for the batch-plugin world)"
+                )));
+            }
+            Some(1) | None => None,
+            Some(n) => Some(n),
+        };
         let payload_schema = match declared_type.payload_schema {
             None => None,
             Some(text) => Some(
@@ -202,6 +228,7 @@ pub(crate) fn from_description(
             payload_schema,
             limits,
             max_attempts: overrides.max_attempts,
+            batch_size,
         });
     }
     Ok(Plugin(Arc::new(PluginInner {
@@ -214,6 +241,7 @@ pub(crate) fn from_description(
         default_limits: defaults,
         capabilities,
         pre: compiled.pre,
+        batch: compiled.batch,
     })))
 }
 

@@ -213,7 +213,7 @@ pub(crate) fn run(
 
 /// An attempt that was refused a destination and did not complete fails for good: no
 /// retry can reach a host its manifest does not grant.
-fn refusals_are_permanent(outcome: Outcome, refused: &[String]) -> Outcome {
+pub(crate) fn refusals_are_permanent(outcome: Outcome, refused: &[String]) -> Outcome {
     match outcome {
         Outcome::Completed(_) | Outcome::Fail(_) | Outcome::Cancelled => outcome,
         _ if refused.is_empty() => outcome,

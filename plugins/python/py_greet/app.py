@@ -41,7 +41,14 @@ class Handler(exports.Handler):
         return PluginInfo(
             name="py_greet",
             version="1.0.0",
-            job_types=[JobTypeInfo("py_greet", json.dumps(SCHEMA), limits)],
+            job_types=[
+                JobTypeInfo(
+                    name="py_greet",
+                    payload_schema=json.dumps(SCHEMA),
+                    batch_size=None,  # one job per run
+                    limits=limits,
+                )
+            ],
         )
 
     def run(self, job: Job) -> str:

@@ -72,6 +72,7 @@ pub fn job_type(name: &str, schema: Option<serde_json::Value>, limits: Limits) -
     JobTypeInfo {
         name: name.to_string(),
         payload_schema: schema.map(|s| s.to_string()),
+        batch_size: None,
         limits,
     }
 }

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use jobhost_store::{ClaimParams, ClaimedJob, now_micros};
+use jobhost_store::{ClaimParams, now_micros};
 use tokio::sync::watch;
 use tracing::warn;
 
+use super::batches::{Work, group};
 use super::{InFlight, PoolContext};
 
 /// After a failed claim (the database is away), wait this long before the next.
@@ -15,7 +16,7 @@ const CLAIM_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(
 
 pub(super) async fn run(
     ctx: Arc<PoolContext>,
-    jobs: Sender<ClaimedJob>,
+    jobs: Sender<Work>,
     in_flight: Arc<InFlight>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -36,9 +37,9 @@ pub(super) async fn run(
             match ctx.store.claim(&params).await {
                 Ok(claimed) if !claimed.is_empty() => {
                     in_flight.add(claimed.len());
-                    for job in claimed {
+                    for work in group(&ctx.registry, claimed) {
                         // The executors outlive the dispatcher, so the channel is open.
-                        let _ = jobs.send(job);
+                        let _ = jobs.send(work);
                     }
                     continue;
                 }
