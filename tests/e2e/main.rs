@@ -10,6 +10,7 @@ mod flow;
 mod hot_reload;
 mod languages;
 mod operations;
+mod pipeline;
 mod plugin_check;
 mod postgres;
 mod support;
