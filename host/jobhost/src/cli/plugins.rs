@@ -115,6 +115,7 @@ fn job_types_json(plugin: &Plugin) -> Vec<serde_json::Value> {
                 "payload_schema": t.payload_schema.as_ref().map(|s| s.schema()),
                 "limits": t.limits,
                 "max_attempts": t.max_attempts,
+                "batch_size": t.batch_size,
             })
         })
         .collect()
