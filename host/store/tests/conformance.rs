@@ -1743,6 +1743,7 @@ on_every_backend! {
     cancelling_a_prerequisite_blocks_its_waiters_which_can_be_cancelled,
     follow_ups_are_children_and_may_wait_on_their_siblings,
     a_waiter_racing_its_prerequisites_settlement_is_never_stranded,
+    a_rescue_that_dead_letters_a_prerequisite_blocks_its_waiters,
     schedules_are_added_listed_paused_resumed_and_removed,
     a_firing_enqueues_its_job_once_however_many_race_for_it,
     a_unique_key_is_held_by_one_live_job_of_its_type,

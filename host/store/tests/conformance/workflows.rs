@@ -271,3 +271,34 @@ pub async fn a_waiter_racing_its_prerequisites_settlement_is_never_stranded(stor
         finish(store.as_ref(), &got[0], complete()).await;
     }
 }
+
+/// A prerequisite whose worker died on its last attempt is dead-lettered by the rescue,
+/// and that blocks its waiters as a failed settlement would; one that goes back to
+/// pending leaves them waiting.
+pub async fn a_rescue_that_dead_letters_a_prerequisite_blocks_its_waiters(store: Arc<dyn Store>) {
+    let mut last_try = job("last", 0, T0);
+    last_try.max_attempts = 1;
+    store
+        .enqueue(&[last_try, job("again", 0, T0 + 1)])
+        .await
+        .unwrap();
+    store
+        .enqueue(&[
+            after("on-last", T0 + 2, &["last"]),
+            after("on-again", T0 + 3, &["again"]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(claim(store.as_ref(), "gone", 2, T0 + 10).await.len(), 2);
+    let report = store
+        .rescue(&RescueParams {
+            now: T0 + 20,
+            dead_workers: vec!["gone".into()],
+            stale_before: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.dead_lettered, ["last"]);
+    assert_eq!(status(store.as_ref(), "on-last").await, JobStatus::Blocked);
+    assert_eq!(status(store.as_ref(), "on-again").await, JobStatus::Waiting);
+}
