@@ -261,6 +261,7 @@ async fn throughput_and_memory() -> anyhow::Result<()> {
             run_at: now,
             created_at: now,
             parent_id: None,
+            after: vec![],
         })
         .collect();
     let enqueue_start = Instant::now();

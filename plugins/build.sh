@@ -3,7 +3,8 @@
 # fixtures, one component per crate, named after the crate. dist/extra/ holds what must
 # not sit in a plugins directory with the rest, so that `cp dist/*.wasm DIR/` loads every
 # file once: alternative versions (repairable v2) and components the host must refuse
-# (needs_vault, which imports an interface jobhost does not offer). dist/lang/ holds the
+# (needs_vault, which imports an interface jobhost does not offer; batch_unexported, which
+# declares a batch size without exporting batch-handler). dist/lang/ holds the
 # handlers written in Python and JavaScript, built by build-languages.sh: they embed an
 # interpreter and take tens of seconds to compile, so only the tests that use them load them.
 set -euo pipefail
@@ -24,6 +25,7 @@ for crate in examples/* fixtures/*; do
     repairable_v1) cp "$built/$name.wasm" dist/repairable.wasm ;;
     repairable_v2) cp "$built/$name.wasm" dist/extra/repairable.wasm ;;
     needs_vault) cp "$built/$name.wasm" dist/extra/needs_vault.wasm ;;
+    batch_unexported) cp "$built/$name.wasm" dist/extra/batch_unexported.wasm ;;
     *) cp "$built/$name.wasm" "dist/$name.wasm" ;;
   esac
 done

@@ -2,6 +2,7 @@
 //! SQLite database in a temp dir (or a fresh database on the test PostgreSQL server).
 //! Run `plugins/build.sh` first.
 
+mod batches;
 mod capabilities;
 mod crash;
 mod dashboard;
@@ -12,10 +13,12 @@ mod http_api;
 mod languages;
 mod limits;
 mod operations;
+mod pipeline;
 mod plugin_check;
 mod postgres;
 mod scale;
-mod schema;
 mod scheduling;
+mod schema;
 mod support;
 mod workers;
+mod workflows;

@@ -350,6 +350,7 @@ pub(crate) fn dead_letters_through_the_store(world: &World, n: usize) {
                 run_at: t0,
                 created_at: t0,
                 parent_id: None,
+                after: vec![],
             })
             .collect();
         store.enqueue(&jobs).await.unwrap();

@@ -86,6 +86,9 @@ pub(crate) struct AttemptState {
     pub deadline: Instant,
     pub cancel: CancelFlag,
     pub stopped: Option<StopReason>,
+    /// Set while `run-batch` runs: the calls that belong to one job's completion
+    /// (`enqueue`, `kv-set`, `kv-delete`) are refused.
+    pub in_batch: bool,
 }
 
 impl AttemptState {
@@ -122,7 +125,19 @@ impl AttemptState {
             deadline,
             cancel,
             stopped: None,
+            in_batch: false,
         }
+    }
+
+    /// Refuses a call that belongs to one job's completion during `run-batch`.
+    fn not_in_batch(&self, call: &str) -> Result<(), String> {
+        if self.in_batch {
+            return Err(format!(
+                "{call} is not available in run-batch: the jobs of a batch settle one by \
+                 one; take the type one job at a time (no batch-size) to use it"
+            ));
+        }
+        Ok(())
     }
 
     /// What the guest wrote to stdout and stderr, as text.
@@ -190,6 +205,7 @@ impl host::Host for AttemptState {
         payload: String,
         options: EnqueueOptions,
     ) -> Result<String, String> {
+        self.not_in_batch("enqueue")?;
         if self.followups.len() >= MAX_FOLLOWUPS {
             return Err(format!(
                 "an attempt may enqueue at most {MAX_FOLLOWUPS} jobs"
@@ -210,6 +226,7 @@ impl host::Host for AttemptState {
             delay_ms: options.delay_ms,
             max_attempts: options.max_attempts,
             queue: options.queue,
+            after: options.after,
         });
         Ok(id)
     }
@@ -219,10 +236,12 @@ impl host::Host for AttemptState {
     }
 
     fn kv_set(&mut self, key: String, value: String) -> Result<(), String> {
+        self.not_in_batch("kv-set")?;
         self.kv.put(key, Some(value))
     }
 
     fn kv_delete(&mut self, key: String) -> Result<(), String> {
+        self.not_in_batch("kv-delete")?;
         self.kv.put(key, None)
     }
 }

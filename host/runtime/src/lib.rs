@@ -20,10 +20,12 @@
 //!   limits, compiled payload schema); `manifest.rs`: an operator's `NAME.toml`;
 //!   `capabilities.rs`: what it grants (HTTP to listed hosts, named secrets);
 //!   `schema.rs`: [`PayloadSchema`], shared with the CLI's enqueue.
-//! - `run.rs`: one attempt, and how its end is classified.
+//! - `run.rs`: one attempt, and how its end is classified; `batch.rs`: one call of
+//!   `run-batch` for several jobs of a type that takes batches, and its limits.
 //! - `registry.rs` + `watch.rs`: the live set of plugins in a directory, hot reload.
 //! - `inspect.rs`: [`Inspection`], what `plugins check` reports of a file.
 
+mod batch;
 mod bindings;
 mod cache;
 mod capabilities;
@@ -41,6 +43,7 @@ mod runtime;
 mod schema;
 mod watch;
 
+pub use batch::batch_limits;
 pub use capabilities::{Capabilities, Secrets};
 pub use config::RuntimeConfig;
 pub use error::{LoadError, PayloadError, RuntimeError};

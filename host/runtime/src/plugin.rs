@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::bindings::batch::BatchPluginPre;
 use crate::bindings::{JobPluginPre, PluginInfo, ScheduleInfo};
 use crate::capabilities::{Capabilities, Secrets};
 use crate::error::{LoadError, PayloadError};
@@ -30,6 +31,8 @@ struct PluginInner {
     default_limits: Limits,
     capabilities: Capabilities,
     pre: JobPluginPre<AttemptState>,
+    /// The same component seen as a `batch-plugin`, when it exports `batch-handler`.
+    batch: Option<BatchPluginPre<AttemptState>>,
 }
 
 /// One job type as the plugin declared it.
@@ -38,6 +41,9 @@ pub struct JobTypeSpec {
     pub payload_schema: Option<PayloadSchema>,
     pub limits: Limits,
     pub max_attempts: Option<u32>,
+    /// Takes jobs of this type in batches of up to this many (at least 2; a declared 1
+    /// is the same as none).
+    pub batch_size: Option<u32>,
     /// Starts a minute across every daemon, as the plugin and manifest resolve it.
     pub rate_per_minute: Option<u32>,
     /// Jobs running at once across every daemon, as the plugin and manifest resolve it.
@@ -111,6 +117,7 @@ impl std::fmt::Debug for JobTypeSpec {
             .field("rate_per_minute", &self.rate_per_minute)
             .field("concurrency", &self.concurrency)
             .field("unique_key_fields", &self.unique_key_fields)
+            .field("batch_size", &self.batch_size)
             .finish()
     }
 }
@@ -161,6 +168,13 @@ impl Plugin {
     pub(crate) fn pre(&self) -> &JobPluginPre<AttemptState> {
         &self.0.pre
     }
+    pub(crate) fn batch_pre(&self) -> Option<&BatchPluginPre<AttemptState>> {
+        self.0.batch.as_ref()
+    }
+    /// Whether the component exports `batch-handler`.
+    pub fn takes_batches(&self) -> bool {
+        self.0.batch.is_some()
+    }
     /// What the operator's manifest granted it (nothing without one).
     pub fn capabilities(&self) -> &Capabilities {
         &self.0.capabilities
@@ -173,6 +187,7 @@ pub(crate) struct Compiled {
     pub digest: String,
     pub size_bytes: u64,
     pub pre: JobPluginPre<AttemptState>,
+    pub batch: Option<BatchPluginPre<AttemptState>>,
 }
 
 /// Checks what `describe` returned and resolves each type's limits.
@@ -251,6 +266,17 @@ pub(crate) fn from_description(
         if overrides.max_attempts == Some(0) {
             return Err(bad(format!("job type {name:?} declares max-attempts 0")));
         }
+        let batch_size = match declared_type.batch_size {
+            Some(0) => return Err(bad(format!("job type {name:?} declares batch-size 0"))),
+            Some(_) if compiled.batch.is_none() => {
+                return Err(bad(format!(
+                    "job type {name:?} declares a batch-size, but the plugin does not export \
+                     batch-handler (build it for the batch-plugin world)"
+                )));
+            }
+            Some(1) | None => None,
+            Some(n) => Some(n),
+        };
         let payload_schema = match declared_type.payload_schema {
             None => None,
             Some(text) => Some(
@@ -276,6 +302,7 @@ pub(crate) fn from_description(
             rate_per_minute: overrides.rate_per_minute.filter(|&r| r > 0),
             concurrency: overrides.concurrency.filter(|&k| k > 0),
             unique_key_fields: declared_type.unique_key_fields,
+            batch_size,
         });
     }
     let schedules = schedules_of(info.schedules).map_err(bad)?;
@@ -290,6 +317,7 @@ pub(crate) fn from_description(
         default_limits: defaults,
         capabilities,
         pre: compiled.pre,
+        batch: compiled.batch,
     })))
 }
 

@@ -57,6 +57,8 @@ pub struct FollowUp {
     pub delay_ms: Option<u64>,
     pub max_attempts: Option<u32>,
     pub queue: Option<String>,
+    /// Jobs it waits on; the host starts it only after each of them completed.
+    pub after: Vec<String>,
 }
 
 /// How an attempt ended.
@@ -211,7 +213,7 @@ pub(crate) fn run(
 
 /// An attempt that was refused a destination and did not complete fails for good: no
 /// retry can reach a host its manifest does not grant.
-fn refusals_are_permanent(outcome: Outcome, refused: &[String]) -> Outcome {
+pub(crate) fn refusals_are_permanent(outcome: Outcome, refused: &[String]) -> Outcome {
     match outcome {
         Outcome::Completed(_) | Outcome::Fail(_) | Outcome::Cancelled => outcome,
         _ if refused.is_empty() => outcome,

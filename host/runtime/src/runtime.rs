@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
+use crate::bindings::batch::BatchPluginPre;
 use crate::bindings::{JobPlugin, JobPluginPre};
 use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
@@ -126,12 +127,15 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(incompatible)?;
+        // A component that does not export batch-handler is a plain job-plugin.
+        let batch = BatchPluginPre::new(instance_pre.clone()).ok();
         let pre = JobPluginPre::new(instance_pre).map_err(incompatible)?;
         let compiled = Compiled {
             file_name: file_name.to_string(),
             digest,
             size_bytes: bytes.len() as u64,
             pre,
+            batch,
         };
         let info = self.describe(&compiled)?;
         from_description(
@@ -177,6 +181,18 @@ impl Runtime {
     /// Runs one attempt in a fresh instance. Never panics on guest misbehaviour.
     pub fn run(&self, plugin: &Plugin, job: &JobInput, cancel: &CancelFlag) -> Attempt {
         run::run(&self.0.engine, &self.0.kv, plugin, job, cancel)
+    }
+
+    /// Runs one attempt of each of `jobs`, all of one type that `plugin` takes in
+    /// batches, in one call of `run-batch`; one [`Attempt`] per job, in order. See
+    /// `batch.rs` for the limits. Never panics on guest misbehaviour.
+    pub fn run_batch(
+        &self,
+        plugin: &Plugin,
+        jobs: &[JobInput],
+        cancel: &CancelFlag,
+    ) -> Vec<Attempt> {
+        crate::batch::run_batch(&self.0.engine, &self.0.kv, plugin, jobs, cancel)
     }
 
     pub fn default_limits(&self) -> limits::Limits {

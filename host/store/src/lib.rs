@@ -51,7 +51,12 @@ pub trait Store: Send + Sync + 'static {
     /// The newest migration the database has applied, and the newest this build knows.
     async fn schema_version(&self) -> Result<SchemaVersion>;
 
-    /// Inserts jobs in one transaction: all of them or none.
+    /// Inserts jobs in one transaction: all of them or none. A job with `after` waits
+    /// (status `waiting`) until every job it names has completed, and is `blocked` when
+    /// one of them was dead-lettered or cancelled; a job it names that already completed
+    /// counts as done, and a dead letter that was replayed stands for the job that
+    /// replaced it. [`StoreError::NotFound`] when it names a job that does not exist.
+    /// Jobs without `after` (the common case) are inserted as they always were.
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<()>;
 
     /// Atomically moves up to `limit` due pending jobs to `running`, locked by the
@@ -77,6 +82,9 @@ pub trait Store: Send + Sync + 'static {
     async fn rescue(&self, params: &RescueParams) -> Result<RescueReport>;
 
     async fn get_job(&self, id: &str) -> Result<Option<Job>>;
+    /// The job's parent, children, what it waits on and what waits on it (a job id
+    /// of a live job or of a dead letter).
+    async fn job_links(&self, id: &str) -> Result<JobLinks>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
     /// The attempts recorded for a job, oldest first.
     async fn job_attempts(&self, job_id: &str) -> Result<Vec<AttemptRecord>>;

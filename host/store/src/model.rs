@@ -29,6 +29,11 @@ pub enum JobStatus {
     Running,
     Completed,
     Cancelled,
+    /// Enqueued `after` other jobs, some of which have not completed yet: never claimed.
+    Waiting,
+    /// A job it waits on was dead-lettered or cancelled: it runs only if a replay of
+    /// that job completes.
+    Blocked,
 }
 
 impl JobStatus {
@@ -38,6 +43,8 @@ impl JobStatus {
             JobStatus::Running => "running",
             JobStatus::Completed => "completed",
             JobStatus::Cancelled => "cancelled",
+            JobStatus::Waiting => "waiting",
+            JobStatus::Blocked => "blocked",
         }
     }
 
@@ -47,6 +54,8 @@ impl JobStatus {
             "running" => JobStatus::Running,
             "completed" => JobStatus::Completed,
             "cancelled" => JobStatus::Cancelled,
+            "waiting" => JobStatus::Waiting,
+            "blocked" => JobStatus::Blocked,
             _ => return None,
         })
     }
@@ -110,6 +119,9 @@ pub struct NewJob {
     pub created_at: Micros,
     /// The job whose completion created this one, for follow-ups.
     pub parent_id: Option<String>,
+    /// Jobs this one waits on: it is not claimed before every one of them completed
+    /// (see [`JobStatus::Waiting`]). Empty for most jobs, which then cost nothing extra.
+    pub after: Vec<String>,
 }
 
 /// A job as stored in `jobs`.
@@ -275,6 +287,8 @@ pub struct Settlement {
 pub struct SettleReport {
     pub applied: usize,
     pub stale: usize,
+    /// Waiting jobs that became pending because the last job they waited on completed.
+    pub released: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -391,6 +405,10 @@ pub struct Stats {
     pub running: u64,
     pub completed: u64,
     pub cancelled: u64,
+    /// Waiting on jobs that have not completed yet.
+    pub waiting: u64,
+    /// Waiting on a job that was dead-lettered or cancelled.
+    pub blocked: u64,
     pub dead: u64,
     pub dead_unreviewed: u64,
     pub completed_last_hour: u64,
@@ -676,4 +694,66 @@ pub struct PluginLimit {
     pub job_type: String,
     pub rate_per_minute: Option<u32>,
     pub concurrency: Option<u32>,
+}
+
+/// Where one job waits on another (`enqueue --after`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyState {
+    /// The job waited on has not ended yet.
+    Waiting,
+    /// It completed.
+    Done,
+    /// It was dead-lettered or cancelled (a replay of it turns this back to waiting).
+    Failed,
+}
+
+impl DependencyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependencyState::Waiting => "waiting",
+            DependencyState::Done => "done",
+            DependencyState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DependencyState> {
+        Some(match s {
+            "waiting" => DependencyState::Waiting,
+            "done" => DependencyState::Done,
+            "failed" => DependencyState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// Another job as `jobs show` names it: a live one, or a dead letter (`status` "dead"),
+/// or one no longer stored (`job_type` and `status` empty, e.g. purged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRef {
+    pub id: String,
+    pub job_type: String,
+    /// A [`JobStatus`] string, `dead`, or empty when the job is gone.
+    pub status: String,
+}
+
+/// One edge of `enqueue --after`, seen from either end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DependencyLink {
+    /// The job at the other end.
+    pub job: JobRef,
+    pub state: DependencyState,
+}
+
+/// How a job sits in its workflow, for `jobs show`: the job whose completion enqueued
+/// it, the follow-ups it enqueued, what it waits on and what waits on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobLinks {
+    pub parent: Option<JobRef>,
+    /// Oldest first.
+    pub children: Vec<JobRef>,
+    /// The jobs this one was enqueued `after`.
+    pub waits_on: Vec<DependencyLink>,
+    /// The jobs enqueued `after` this one.
+    pub waited_on_by: Vec<DependencyLink>,
 }

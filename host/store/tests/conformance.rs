@@ -14,6 +14,9 @@ use jobhost_store::*;
 #[path = "conformance/limits.rs"]
 mod limits;
 use limits::*;
+#[path = "conformance/workflows.rs"]
+mod workflows;
+use workflows::*;
 
 /// A fresh, migrated database, and what keeps it while the test runs: its temp dir, or
 /// its PostgreSQL database (dropped after the store, as fields drop in order).
@@ -88,6 +91,7 @@ fn job(id: &str, priority: i32, created_at: Micros) -> NewJob {
         run_at: created_at,
         created_at,
         parent_id: None,
+        after: vec![],
     }
 }
 
@@ -212,7 +216,8 @@ async fn completing_stores_the_result_and_inserts_follow_ups_with_it(store: Arc<
         report,
         SettleReport {
             applied: 1,
-            stale: 0
+            stale: 0,
+            released: 0
         }
     );
 
@@ -329,7 +334,8 @@ async fn a_rescued_job_cannot_be_settled_by_its_old_worker(store: Arc<dyn Store>
         stale,
         SettleReport {
             applied: 0,
-            stale: 1
+            stale: 1,
+            released: 0
         }
     );
     store
@@ -649,7 +655,8 @@ async fn one_batch_settles_every_kind_of_outcome_and_skips_the_stale(store: Arc<
         report,
         SettleReport {
             applied: 4,
-            stale: 3
+            stale: 3,
+            released: 0
         }
     );
 
@@ -1904,6 +1911,13 @@ on_every_backend! {
     a_concurrency_limit_holds_across_concurrent_claimers,
     a_job_under_a_type_and_a_queue_limit_needs_room_in_both,
     limits_are_set_replaced_and_removed_and_a_plugin_never_overrides_an_operator,
+    a_job_after_others_waits_until_every_one_completed,
+    a_job_after_a_completed_one_is_pending_and_after_an_unknown_one_is_refused,
+    a_dead_prerequisite_blocks_its_waiters_and_a_replay_releases_them,
+    cancelling_a_prerequisite_blocks_its_waiters_which_can_be_cancelled,
+    follow_ups_are_children_and_may_wait_on_their_siblings,
+    a_waiter_racing_its_prerequisites_settlement_is_never_stranded,
+    a_rescue_that_dead_letters_a_prerequisite_blocks_its_waiters,
     schedules_are_added_listed_paused_resumed_and_removed,
     a_firing_enqueues_its_job_once_however_many_race_for_it,
     a_unique_key_is_held_by_one_live_job_of_its_type,

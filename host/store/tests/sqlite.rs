@@ -19,6 +19,7 @@ fn job(n: i64) -> NewJob {
         run_at: T0,
         created_at: T0 + n,
         parent_id: None,
+        after: vec![],
     }
 }
 

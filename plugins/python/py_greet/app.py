@@ -48,8 +48,15 @@ class Handler(exports.Handler):
         return PluginInfo(
             name="py_greet",
             version="1.0.0",
-            # No payload fields make a default unique key.
-            job_types=[JobTypeInfo("py_greet", json.dumps(SCHEMA), limits, [])],
+            job_types=[
+                JobTypeInfo(
+                    name="py_greet",
+                    payload_schema=json.dumps(SCHEMA),
+                    batch_size=None,  # one job per run
+                    limits=limits,
+                    unique_key_fields=[],  # no payload fields make a default unique key
+                )
+            ],
             schedules=[],
         )
 

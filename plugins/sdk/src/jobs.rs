@@ -28,6 +28,7 @@ impl JobSpec {
             info: JobTypeInfo {
                 name: name.to_string(),
                 payload_schema: None,
+                batch_size: None,
                 limits: Limits::host_defaults(),
                 unique_key_fields: Vec::new(),
             },
@@ -38,6 +39,13 @@ impl JobSpec {
     /// The payload's JSON Schema: the host refuses a payload that fails it at enqueue.
     pub fn schema(mut self, schema: serde_json::Value) -> JobSpec {
         self.info.payload_schema = Some(schema.to_string());
+        self
+    }
+
+    /// Takes jobs of this type in batches of up to `size`: the plugin must then be
+    /// declared with `jobhost_plugin_batch::batch_plugin!`, which exports `run-batch`.
+    pub fn batch_size(mut self, size: u32) -> JobSpec {
+        self.info.batch_size = Some(size);
         self
     }
 

@@ -45,7 +45,27 @@ impl EnqueueOptions {
             delay_ms: None,
             max_attempts: None,
             queue: None,
+            after: Vec::new(),
         }
+    }
+
+    /// Waits on these jobs (ids `enqueue` returned, or any other job's): the new job
+    /// starts only after every one of them completed.
+    pub fn after<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> EnqueueOptions {
+        self.after = ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Higher runs first; 10 is `high`, 0 `normal`, -10 `low`.
+    pub fn priority(mut self, priority: i32) -> EnqueueOptions {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Waits this many milliseconds before the job may start.
+    pub fn delay_ms(mut self, delay_ms: u64) -> EnqueueOptions {
+        self.delay_ms = Some(delay_ms);
+        self
     }
 }
 
@@ -54,6 +74,7 @@ pub fn job_type(name: &str, schema: Option<serde_json::Value>, limits: Limits) -
     JobTypeInfo {
         name: name.to_string(),
         payload_schema: schema.map(|s| s.to_string()),
+        batch_size: None,
         limits,
         unique_key_fields: Vec::new(),
     }

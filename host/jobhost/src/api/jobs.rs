@@ -46,6 +46,9 @@ pub struct EnqueueBody {
     unique_key: Option<String>,
     /// `1h`, `30m`: keep the unique key reserved this long after the job completes.
     unique_for: Option<String>,
+    /// Ids of jobs this one waits on: it starts once every one of them completed.
+    #[serde(default)]
+    after: Vec<String>,
     /// Enqueue even when no plugin declares the type (the CLI warns and goes on; the
     /// API refuses unless asked, as a typo would otherwise wait forever).
     #[serde(default)]
@@ -80,6 +83,7 @@ impl EnqueueBody {
             max_attempts: self.max_attempts,
             queue: self.queue.clone(),
             parent_id: None,
+            after: self.after.clone(),
         })
     }
 }
@@ -112,7 +116,11 @@ pub(super) fn known_or_allowed(
 }
 
 /// The body's unique key (or the type's default one) and window, checked.
-fn uniqueness(body: &EnqueueBody, rules: &TypeRules, payload: &str) -> Result<Uniqueness, ApiError> {
+fn uniqueness(
+    body: &EnqueueBody,
+    rules: &TypeRules,
+    payload: &str,
+) -> Result<Uniqueness, ApiError> {
     let key = rules
         .unique_key(&body.job_type, body.unique_key.as_deref(), payload)
         .map_err(bad)?;
@@ -123,7 +131,7 @@ fn uniqueness(body: &EnqueueBody, rules: &TypeRules, payload: &str) -> Result<Un
         .transpose()
         .map_err(|e| bad(format!("unique_for: {e}")))?
         .map(|d| d.as_micros() as Micros);
-    Uniqueness::new(&body.job_type, key, keep_for).map_err(bad)
+    Uniqueness::new(&body.job_type, key, keep_for, !body.after.is_empty()).map_err(bad)
 }
 
 /// 201 with `{id, created: true}`; 200 with `{id, created: false}` when a job with the
@@ -145,6 +153,11 @@ pub async fn enqueue(
         )
         .map_err(|e| bad(format!("{e}; nothing was enqueued")))?;
     known_or_allowed(&rules, &body.job_type, body.allow_unknown_type)?;
+    if body.unique_key.is_some() && !body.after.is_empty() {
+        return Err(bad(
+            "give unique_key or after, not both; nothing was enqueued",
+        ));
+    }
     let unique = uniqueness(&body, &rules, &job.payload)?;
     let done = enqueue_ops::store_job(state.store.as_ref(), &job, &unique).await?;
     let status = if done.created {
@@ -236,6 +249,7 @@ pub async fn enqueue_batch(
         queue: body.queue,
         unique_key: None,
         unique_for: None,
+        after: Vec::new(),
         allow_unknown_type: body.allow_unknown_type,
     };
     let template = one.request()?;

@@ -153,6 +153,7 @@ pub fn document() -> Value {
                         "queue": { "type": "string" },
                         "unique_key": { "type": "string" },
                         "unique_for": { "type": "string", "description": "e.g. 1h: keep the key reserved this long after completion" },
+                        "after": { "type": "array", "items": { "type": "string" }, "description": "ids of jobs to wait for" },
                         "allow_unknown_type": { "type": "boolean" }
                     }), &["type"]),
                     "responses": answer("`{id, created}`")

@@ -90,12 +90,19 @@ async fn add(args: &AddArgs, cli: &Cli, store: &dyn Store) -> Result<()> {
         queue: args.queue.clone(),
         ..EnqueueRequest::default()
     };
-    let schedule = cron::add(store, &args.name, &args.expr, &args.timezone, request, &rules)
-        .await
-        .map_err(|e| match e {
-            CronError::Exists(_) => anyhow!("{e} (`jobhost cron remove {}`)", args.name),
-            other => anyhow!(other),
-        })?;
+    let schedule = cron::add(
+        store,
+        &args.name,
+        &args.expr,
+        &args.timezone,
+        request,
+        &rules,
+    )
+    .await
+    .map_err(|e| match e {
+        CronError::Exists(_) => anyhow!("{e} (`jobhost cron remove {}`)", args.name),
+        other => anyhow!(other),
+    })?;
     println!(
         "schedule {} added; first run {}",
         args.name,

@@ -53,6 +53,11 @@ pub struct EnqueueArgs {
     /// enqueueing its key again within that time adds nothing either.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub unique_for: Option<Duration>,
+    /// Wait for this job to complete first (repeatable: wait for all of them). The job
+    /// is `waiting` until then, and `blocked` if one of them is dead-lettered or
+    /// cancelled (replaying that one with `dlq replay` releases it).
+    #[arg(long = "after", value_name = "ID", conflicts_with = "unique_key")]
+    pub after: Vec<String>,
     /// Enqueue one job per line of this JSON-lines file (each line a payload). Every
     /// line is checked first: a bad one is reported with its number and nothing is
     /// enqueued. Then the jobs are written in transactions of 1,000; prints how many.
@@ -151,6 +156,7 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         max_attempts: args.max_attempts,
         queue: args.queue.clone(),
         parent_id: None,
+        after: args.after.clone(),
     };
     let job = match request.into_new_job(schema, default_max_attempts, now_micros()) {
         Ok(job) => job,
@@ -160,7 +166,8 @@ pub async fn run(args: &EnqueueArgs, cli: &Cli) -> Result<ExitCode> {
         .unique_key(&args.job_type, args.unique_key.as_deref(), &job.payload)
         .map_err(anyhow::Error::msg)?;
     let keep_for = args.unique_for.map(|d| d.as_micros() as Micros);
-    let unique = Uniqueness::new(&args.job_type, key, keep_for).map_err(anyhow::Error::msg)?;
+    let unique = Uniqueness::new(&args.job_type, key, keep_for, !job.after.is_empty())
+        .map_err(anyhow::Error::msg)?;
     let Enqueued { id, created } = enqueue_ops::store_job(store.as_ref(), &job, &unique)
         .await
         .context("storing the job")?;
@@ -237,6 +244,7 @@ fn jobs_in<'a>(
             max_attempts: args.max_attempts,
             queue: args.queue.clone(),
             parent_id: None,
+            after: args.after.clone(),
         };
         Some(
             request

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use std::time::Duration;
 
-use jobhost_store::{CancelOutcome, JobFilter, JobStatus, Store, now_micros};
+use jobhost_store::{CancelOutcome, JobFilter, JobRef, JobStatus, Store, now_micros};
 
 use super::output::{print_json, short, span, table, time, time_opt};
 use crate::ops::when::parse_age;
@@ -16,7 +16,8 @@ use crate::ops::{jobs, retention};
 pub enum JobsCommand {
     /// List jobs, newest first.
     List {
-        /// Only jobs in this state: pending, running, completed, cancelled.
+        /// Only jobs in this state: pending, running, completed, cancelled, waiting
+        /// (on jobs named by `--after`), blocked (one of those failed).
         #[arg(long, value_parser = jobs::parse_status)]
         status: Option<JobStatus>,
         /// Only jobs of this type.
@@ -28,7 +29,8 @@ pub enum JobsCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Everything about one job: state, attempts with their errors, result, fuel used.
+    /// Everything about one job: state, attempts with their errors, result, fuel used,
+    /// and its workflow tree (parent, follow-ups, what it waits on, what waits on it).
     Show { id: String },
     /// Delete completed jobs (and their attempts) that finished longer ago than an age;
     /// the daemon does the same hourly for `serve --retain-completed`.
@@ -40,8 +42,9 @@ pub enum JobsCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Cancel a job: a pending one at once; a running one is interrupted by its daemon
-    /// within a poll interval and recorded as cancelled (not retried, not dead-lettered).
+    /// Cancel a job: a pending (or waiting, or blocked) one at once; a running one is
+    /// interrupted by its daemon within a poll interval and recorded as cancelled (not
+    /// retried, not dead-lettered). Jobs waiting on it become blocked.
     Cancel { id: String },
 }
 
@@ -126,8 +129,14 @@ async fn show(store: &dyn Store, id: &str, json: bool) -> Result<()> {
         .job_attempts(id)
         .await
         .context("reading the job's attempts")?;
+    let links = store
+        .job_links(id)
+        .await
+        .context("reading the job's workflow")?;
     if json {
-        return print_json(&serde_json::json!({ "job": job, "attempts": attempts }));
+        return print_json(
+            &serde_json::json!({ "job": job, "attempts": attempts, "links": links }),
+        );
     }
     let mut t = table(&["field", "value"]);
     let rows = [
@@ -177,6 +186,14 @@ async fn show(store: &dyn Store, id: &str, json: bool) -> Result<()> {
             ]);
         }
         println!("{a}");
+    }
+    let this = JobRef {
+        id: job.id.clone(),
+        job_type: job.job_type.clone(),
+        status: job.status.as_str().to_string(),
+    };
+    if let Some(tree) = super::tree::draw(&this, &links) {
+        print!("{tree}");
     }
     Ok(())
 }

@@ -7,14 +7,15 @@ mod dlq;
 mod enqueue;
 mod health;
 mod jobs;
-mod migrate;
 mod limits;
+mod migrate;
 mod output;
 mod plugins;
 mod progress;
 mod queues;
 mod serve;
 mod stats;
+mod tree;
 mod workers;
 
 use std::path::PathBuf;

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::Cli;
 use super::output::{print_json, short, table, time};
-use crate::ops::plugins::{self as plugin_ops, Version};
 use crate::daemon::plugin_schedules::schedule_row;
+use crate::ops::plugins::{self as plugin_ops, Version};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {

@@ -18,12 +18,17 @@ pub async fn run(store: &dyn Store, json: bool) -> Result<ExitCode> {
     }
     let stats = &report.counts;
     let mut summary = table(&["measure", "value"]);
-    let rows: [(&str, String); 12] = [
+    let rows: [(&str, String); 14] = [
         ("pending (due)", stats.pending.to_string()),
         ("scheduled (due later)", stats.scheduled.to_string()),
         ("running", stats.running.to_string()),
         ("completed", stats.completed.to_string()),
         ("cancelled", stats.cancelled.to_string()),
+        ("waiting (on other jobs)", stats.waiting.to_string()),
+        (
+            "blocked (a job waited on failed)",
+            stats.blocked.to_string(),
+        ),
         ("dead letters", stats.dead.to_string()),
         ("dead letters unreviewed", stats.dead_unreviewed.to_string()),
         (

@@ -57,6 +57,7 @@ fn firing(due: &CronSchedule, now: Micros) -> Option<FireParams> {
             run_at: due.next_run_at,
             created_at: now,
             parent_id: None,
+            after: vec![],
         },
     })
 }

@@ -120,8 +120,20 @@ pub struct Uniqueness {
 }
 
 impl Uniqueness {
-    /// A window needs a key to keep.
-    pub fn new(job_type: &str, key: Option<String>, keep_for: Option<Micros>) -> Result<Self, String> {
+    /// A window needs a key to keep; a job that waits on others (`after`) cannot be
+    /// unique, not even by its type's default key.
+    pub fn new(
+        job_type: &str,
+        key: Option<String>,
+        keep_for: Option<Micros>,
+        waits: bool,
+    ) -> Result<Self, String> {
+        if waits && key.is_some() {
+            return Err(format!(
+                "a job that waits on others cannot have a unique key (job type {job_type:?} \
+                 may make one of payload fields); nothing was enqueued"
+            ));
+        }
         if keep_for.is_some() && key.is_none() {
             return Err(format!(
                 "a unique window keeps a unique key reserved: give a unique key (job type \

@@ -27,6 +27,7 @@ pub fn job_types_json(plugin: &Plugin) -> Vec<Value> {
                 "rate_per_minute": t.rate_per_minute,
                 "concurrency": t.concurrency,
                 "unique_key_fields": t.unique_key_fields,
+                "batch_size": t.batch_size,
             })
         })
         .collect()

@@ -37,6 +37,8 @@ pub struct EnqueueRequest {
     pub max_attempts: Option<u32>,
     pub queue: Option<String>,
     pub parent_id: Option<String>,
+    /// Jobs the new one waits on: it starts only after every one of them completed.
+    pub after: Vec<String>,
 }
 
 impl EnqueueRequest {
@@ -82,6 +84,7 @@ impl EnqueueRequest {
             run_at,
             created_at: now,
             parent_id: self.parent_id,
+            after: self.after,
         })
     }
 }

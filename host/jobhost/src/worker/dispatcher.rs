@@ -18,6 +18,7 @@ use tracing::warn;
 
 use jobhost_store::Store;
 
+use super::batches::{Work, group};
 use super::{InFlight, PoolContext};
 
 /// After a failed claim (the database is away), wait this long before the next.
@@ -25,7 +26,7 @@ const CLAIM_ERROR_PAUSE: Duration = Duration::from_millis(500);
 
 pub(super) async fn run(
     ctx: Arc<PoolContext>,
-    jobs: Sender<ClaimedJob>,
+    jobs: Sender<Work>,
     in_flight: Arc<InFlight>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -41,7 +42,7 @@ pub(super) async fn run(
             match find_lost_claims(ctx.store.as_ref(), &ctx.worker_id, &in_flight).await {
                 Ok(lost) => {
                     unsure = false;
-                    dispatch(lost, &jobs, &in_flight);
+                    dispatch(&ctx, lost, &jobs, &in_flight);
                 }
                 Err(e) => {
                     warn!(
@@ -62,7 +63,7 @@ pub(super) async fn run(
             };
             match ctx.store.claim(&params).await {
                 Ok(claimed) if !claimed.is_empty() => {
-                    dispatch(claimed, &jobs, &in_flight);
+                    dispatch(&ctx, claimed, &jobs, &in_flight);
                     continue;
                 }
                 Ok(_) => rate_wake = next_rate_wake(&ctx, params.now).await,
@@ -84,11 +85,18 @@ pub(super) async fn run(
     }
 }
 
-fn dispatch(claimed: Vec<ClaimedJob>, jobs: &Sender<ClaimedJob>, in_flight: &InFlight) {
+/// Hands claimed jobs to the executors: one by one, or in groups for the types their
+/// plugins take in batches.
+fn dispatch(
+    ctx: &PoolContext,
+    claimed: Vec<ClaimedJob>,
+    jobs: &Sender<Work>,
+    in_flight: &InFlight,
+) {
     in_flight.add(&claimed);
-    for job in claimed {
+    for work in group(&ctx.registry, claimed) {
         // The executors outlive the dispatcher, so the channel is open.
-        let _ = jobs.send(job);
+        let _ = jobs.send(work);
     }
 }
 

@@ -15,6 +15,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, info_span, warn};
 
 use super::PoolContext;
+use super::batches::Work;
 use super::cancels::Cancels;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
 use crate::queue::EnqueueRequest;
@@ -23,7 +24,7 @@ use crate::queue::outcome::{AttemptFacts, AttemptResult, settlement_for};
 pub(super) fn spawn(
     index: usize,
     ctx: Arc<PoolContext>,
-    jobs: Receiver<ClaimedJob>,
+    jobs: Receiver<Work>,
     finished: UnboundedSender<Settlement>,
     cancel: CancelFlag,
     cancels: Arc<Cancels>,
@@ -32,19 +33,36 @@ pub(super) fn spawn(
     std::thread::Builder::new()
         .name(format!("executor-{index}"))
         .spawn(move || {
-            for job in jobs.iter() {
-                let settlement = if stopping.load(Ordering::SeqCst) {
-                    put_back(&ctx, &job)
+            for work in jobs.iter() {
+                let done = if stopping.load(Ordering::SeqCst) {
+                    let jobs = match work {
+                        Work::One(job) => vec![job],
+                        Work::Batch(jobs) => jobs,
+                    };
+                    jobs.into_iter()
+                        .map(|job| {
+                            let settlement = put_back(&ctx, &job);
+                            (job, settlement)
+                        })
+                        .collect()
                 } else {
-                    execute(&ctx, &job, &cancel, &cancels)
+                    match work {
+                        Work::One(job) => {
+                            let settlement = execute(&ctx, &job, &cancel, &cancels);
+                            vec![(job, settlement)]
+                        }
+                        Work::Batch(jobs) => execute_batch(&ctx, jobs, &cancel, &cancels),
+                    }
                 };
-                log_outcome(&job, &settlement);
-                if !matches!(settlement.action, SettleAction::Release) {
-                    ctx.metrics
-                        .attempt_finished(&job.job_type, &settlement.record);
-                }
-                if finished.send(settlement).is_err() {
-                    warn!(job_id = %job.id, "the settler is gone; the job will be rescued");
+                for (job, settlement) in done {
+                    log_outcome(&job, &settlement);
+                    if !matches!(settlement.action, SettleAction::Release) {
+                        ctx.metrics
+                            .attempt_finished(&job.job_type, &settlement.record);
+                    }
+                    if finished.send(settlement).is_err() {
+                        warn!(job_id = %job.id, "the settler is gone; the job will be rescued");
+                    }
                 }
             }
         })
@@ -142,13 +160,7 @@ fn execute(
         );
     }
 
-    let input = JobInput {
-        id: job.id.clone(),
-        job_type: job.job_type.clone(),
-        payload: job.payload.clone(),
-        attempt: job.attempt,
-        max_attempts: job.max_attempts,
-    };
+    let input = input_of(job);
     if !cancels.start(&job.id, cancel) {
         return settlement_for(
             job,
@@ -160,11 +172,13 @@ fn execute(
     let attempt = ctx.runtime.run(&plugin, &input, cancel);
     let cancelled_by_user = cancels.finish(&job.id, cancel);
     let finished_at = now_micros();
-    let result = match attempt.outcome {
-        Outcome::Completed(result) => match followup_jobs(ctx, job, attempt.followups, finished_at)
-        {
+    let (followups, writes) = (attempt.followups, attempt.kv_writes);
+    let result = attempt_result(
+        attempt.outcome,
+        cancelled_by_user,
+        |result| match followup_jobs(ctx, job, followups, finished_at) {
             Ok(followups) => {
-                let kv_writes = kv_writes(&plugin, attempt.kv_writes);
+                let kv_writes = kv_writes(&plugin, writes);
                 ctx.kv.hold(&kv_writes, &job.id, job.attempt);
                 AttemptResult::Completed {
                     result,
@@ -177,6 +191,24 @@ fn execute(
                 error,
             },
         },
+    );
+    settlement_for(
+        job,
+        facts(ctx, started_at, finished_at, attempt.fuel_used, digest),
+        result,
+        &ctx.backoff(),
+    )
+}
+
+/// What becomes of a job whose attempt ended with `outcome`; `completed` turns a
+/// result into the completion (with follow-ups and writes, where there are any).
+fn attempt_result(
+    outcome: Outcome,
+    cancelled_by_user: bool,
+    completed: impl FnOnce(String) -> AttemptResult,
+) -> AttemptResult {
+    match outcome {
+        Outcome::Completed(result) => completed(result),
         Outcome::Retry(error) => retryable(DeadReason::MaxRetriesExceeded, error),
         Outcome::Fail(error) => AttemptResult::Permanent {
             reason: DeadReason::PermanentFailure,
@@ -187,13 +219,93 @@ fn execute(
         Outcome::Crashed(error) => retryable(DeadReason::Crashed, error),
         Outcome::Cancelled if cancelled_by_user => AttemptResult::Cancelled,
         Outcome::Cancelled => AttemptResult::Interrupted,
+    }
+}
+
+/// Runs a batch of jobs of one type in one call of the plugin's `run-batch`, and
+/// settles each by its own outcome. A job whose payload fails the schema, or that was
+/// cancelled before it started, is settled alone; when the plugin no longer takes
+/// batches (it was replaced meanwhile), each job runs alone.
+fn execute_batch(
+    ctx: &PoolContext,
+    batch: Vec<ClaimedJob>,
+    cancel: &CancelFlag,
+    cancels: &Cancels,
+) -> Vec<(ClaimedJob, Settlement)> {
+    let started_at = now_micros();
+    let plugin = batch
+        .first()
+        .and_then(|job| ctx.registry.get(&job.job_type))
+        .filter(|plugin| plugin.takes_batches());
+    let Some(plugin) = plugin else {
+        return batch
+            .into_iter()
+            .map(|job| {
+                let settlement = execute(ctx, &job, cancel, cancels);
+                (job, settlement)
+            })
+            .collect();
     };
-    settlement_for(
-        job,
-        facts(ctx, started_at, finished_at, attempt.fuel_used, digest),
-        result,
-        &ctx.backoff(),
-    )
+    let digest = Some(plugin.digest().to_string());
+    let mut done = Vec::new();
+    let mut ready = Vec::new();
+    for job in batch {
+        let alone = if let Some(problem) = payload_problem(&plugin, &job) {
+            Some(AttemptResult::Permanent {
+                reason: DeadReason::InvalidArguments,
+                error: problem,
+            })
+        } else if !cancels.start(&job.id, cancel) {
+            Some(AttemptResult::Cancelled)
+        } else {
+            None
+        };
+        match alone {
+            Some(result) => {
+                let f = facts(ctx, started_at, now_micros(), 0, digest.clone());
+                let settlement = settlement_for(&job, f, result, &ctx.backoff());
+                done.push((job, settlement));
+            }
+            None => ready.push(job),
+        }
+    }
+    if ready.is_empty() {
+        return done;
+    }
+    let inputs: Vec<JobInput> = ready.iter().map(input_of).collect();
+    debug!(job_type = %ready[0].job_type, jobs = ready.len(), "running a batch");
+    let attempts = ctx.runtime.run_batch(&plugin, &inputs, cancel);
+    let finished_at = now_micros();
+    for (job, attempt) in ready.into_iter().zip(attempts) {
+        let cancelled_by_user = cancels.finish(&job.id, cancel);
+        let result = attempt_result(attempt.outcome, cancelled_by_user, |result| {
+            AttemptResult::Completed {
+                result,
+                followups: Vec::new(),
+                kv_writes: Vec::new(),
+            }
+        });
+        let f = facts(
+            ctx,
+            started_at,
+            finished_at,
+            attempt.fuel_used,
+            digest.clone(),
+        );
+        let settlement = settlement_for(&job, f, result, &ctx.backoff());
+        done.push((job, settlement));
+    }
+    done
+}
+
+fn input_of(job: &ClaimedJob) -> JobInput {
+    JobInput {
+        id: job.id.clone(),
+        job_type: job.job_type.clone(),
+        payload: job.payload.clone(),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+    }
 }
 
 fn retryable(reason_when_exhausted: DeadReason, error: String) -> AttemptResult {
@@ -255,6 +367,7 @@ fn followup_jobs(
                 max_attempts: f.max_attempts,
                 queue: f.queue,
                 parent_id: Some(parent.id.clone()),
+                after: f.after,
             };
             let mut job = request
                 .into_new_job(None, default_max_attempts, now)

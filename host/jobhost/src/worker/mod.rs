@@ -9,12 +9,14 @@
 //! - the settler (`settler.rs`, a task) writes finished attempts back, as many per
 //!   transaction as have piled up, and frees their room in the pool.
 //!
+//! - `batches.rs` groups the claimed jobs of types a plugin takes in batches;
 //! - `cancels.rs` (a task) interrupts the attempts of jobs a user cancelled;
 //! - `kv.rs` reads the plugins' key-value stores from the database for the runtime.
 //!
 //! Shutdown (`shutdown`): stop claiming, let running attempts finish within the grace
 //! period, interrupt the rest, and put every unfinished job back.
 
+mod batches;
 mod cancels;
 mod dispatcher;
 mod executor;

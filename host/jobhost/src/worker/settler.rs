@@ -46,7 +46,8 @@ pub(super) async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while next_batch(&mut finished, &mut batch).await {
-        loop {
+        // Jobs that waited on the ones just completed may be claimable now.
+        let released = loop {
             match ctx.store.settle(&batch).await {
                 Ok(report) => {
                     if report.stale > 0 {
@@ -55,7 +56,7 @@ pub(super) async fn run(
                             "skipped settlements of jobs rescued meanwhile"
                         );
                     }
-                    break;
+                    break report.released;
                 }
                 Err(e) => {
                     error!(
@@ -65,12 +66,13 @@ pub(super) async fn run(
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }
-        }
-        let new_work = batch.iter().any(|s| match &s.action {
-            SettleAction::Complete { followups, .. } => !followups.is_empty(),
-            SettleAction::Retry { .. } | SettleAction::Release => true,
-            SettleAction::DeadLetter { .. } | SettleAction::Cancel => false,
-        });
+        };
+        let new_work = released > 0
+            || batch.iter().any(|s| match &s.action {
+                SettleAction::Complete { followups, .. } => !followups.is_empty(),
+                SettleAction::Retry { .. } | SettleAction::Release => true,
+                SettleAction::DeadLetter { .. } | SettleAction::Cancel => false,
+            });
         for s in &batch {
             if let SettleAction::Complete { kv_writes, .. } = &s.action {
                 ctx.kv

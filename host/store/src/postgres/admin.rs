@@ -137,6 +137,7 @@ pub async fn replay_dead(conn: &mut PgConnection, params: &ReplayParams) -> Resu
     .execute(&mut *conn)
     .await
     .map_err(db("marking a dead letter replayed"))?;
+    super::flow::repoint(conn, &params.dead_id, &params.new_job_id).await?;
     sqlx::query(NOTIFY_SQL)
         .execute(&mut *conn)
         .await

@@ -14,6 +14,7 @@
 //! - `unique.rs`: enqueueing a job unless one with its unique key is live.
 //! - `cron.rs`: cron schedules, each firing enqueued once across daemons.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
+//! - `flow.rs`: jobs that wait on other jobs, and the links `jobs show` draws.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `admin.rs`: job and dead-letter reads, replay.
 //! - `operations.rs`: dead-letter filters, reviews and purges, retention of completed
@@ -27,6 +28,7 @@
 mod admin;
 mod cancel;
 mod cron;
+mod flow;
 mod jobs;
 mod kv;
 mod limits;
@@ -145,10 +147,22 @@ impl Store for PostgresStore {
     }
 
     async fn enqueue(&self, new_jobs: &[NewJob]) -> Result<()> {
-        // One statement (insert and notify) is a transaction of its own.
-        let mut conn = self.connection("enqueueing jobs").await?;
-        let new_jobs: Vec<&NewJob> = new_jobs.iter().collect();
-        jobs::insert_jobs(&mut conn, &new_jobs, true).await
+        let (plain, after): (Vec<&NewJob>, Vec<&NewJob>) =
+            new_jobs.iter().partition(|j| j.after.is_empty());
+        if after.is_empty() {
+            // One statement (insert and notify) is a transaction of its own.
+            let mut conn = self.connection("enqueueing jobs").await?;
+            return jobs::insert_jobs(&mut conn, &plain, true).await;
+        }
+        let mut tx = self.write("enqueueing jobs").await?;
+        jobs::insert_jobs(&mut tx, &plain, true).await?;
+        if flow::insert_after(&mut tx, &after, true).await? > 0 {
+            sqlx::query(NOTIFY_SQL)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("notifying daemons of new work"))?;
+        }
+        tx.commit().await.map_err(db("committing enqueued jobs"))
     }
 
     async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
@@ -200,6 +214,10 @@ impl Store for PostgresStore {
 
     async fn get_job(&self, id: &str) -> Result<Option<Job>> {
         admin::get_job(&self.pool, id).await
+    }
+
+    async fn job_links(&self, id: &str) -> Result<JobLinks> {
+        flow::job_links(&self.pool, id).await
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {

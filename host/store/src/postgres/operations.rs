@@ -128,7 +128,8 @@ pub async fn review_dead(pool: &PgPool, params: &ReviewParams) -> Result<()> {
 pub async fn delete_dead(pool: &PgPool, id: &str) -> Result<()> {
     let deleted: i64 = sqlx::query_scalar(
         "WITH gone AS (DELETE FROM dead_letter_jobs WHERE id = $1 RETURNING id), \
-         attempts AS (DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM gone)) \
+         attempts AS (DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM gone)), \
+         edges AS (DELETE FROM job_dependencies WHERE job_id IN (SELECT id FROM gone)) \
          SELECT COUNT(*) FROM gone",
     )
     .bind(id)
@@ -159,7 +160,8 @@ pub async fn purge_dead(conn: &mut PgConnection, filter: &DeadFilter) -> Result<
         .push_bind(super::admin::limit(filter.limit))
         .push(
             ") RETURNING id), \
-             attempts AS (DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM gone)) \
+             attempts AS (DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM gone)), \
+         edges AS (DELETE FROM job_dependencies WHERE job_id IN (SELECT id FROM gone)) \
              SELECT COUNT(*) FROM gone",
         );
     let purged: i64 = query
@@ -185,7 +187,8 @@ pub async fn purge_completed(conn: &mut PgConnection, params: &PurgeParams) -> R
     let purged: i64 = sqlx::query_scalar(
         "WITH gone AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
            WHERE status = 'completed' AND finished_at < $1 LIMIT $2) RETURNING id), \
-         attempts AS (DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM gone)) \
+         attempts AS (DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM gone)), \
+         edges AS (DELETE FROM job_dependencies WHERE job_id IN (SELECT id FROM gone)) \
          SELECT COUNT(*) FROM gone",
     )
     .bind(params.before)

@@ -88,6 +88,8 @@ pub async fn rescue(conn: &mut PgConnection, params: &RescueParams) -> Result<Re
             .await
             .map_err(db("dead-lettering rescued jobs"))?;
         report.dead_lettered = ids(&dead)?;
+        let dead_ids: Vec<&str> = report.dead_lettered.iter().map(String::as_str).collect();
+        super::flow::propagate(conn, &dead_ids).await?;
         let requeued = sqlx::query(REQUEUE_SQL)
             .bind(&orphans)
             .fetch_all(&mut *conn)

@@ -12,14 +12,14 @@ use sqlx::{PgConnection, Row};
 
 use super::NOTIFY_SQL;
 use super::jobs::insert_jobs;
-use super::kv;
 use super::rows::{fuel, int};
+use super::{flow, kv};
 use crate::Result;
 use crate::error::db;
 use crate::model::*;
 
 pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<SettleReport> {
-    let live = still_held(conn, batch).await?;
+    let (live, waited_on) = still_held(conn, batch).await?;
     let (mut completed, mut retried, mut dead, mut released) = (vec![], vec![], vec![], vec![]);
     let mut cancelled = vec![];
     for &s in &live {
@@ -49,17 +49,20 @@ pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<Set
         .map(|s| &s.record)
         .collect();
     insert_attempts(conn, &attempts).await?;
-    let followups: Vec<&NewJob> = completed
+    let (plain, after): (Vec<&NewJob>, Vec<&NewJob>) = completed
         .iter()
         .flat_map(|s| match &s.action {
             SettleAction::Complete { followups, .. } => followups.as_slice(),
             _ => &[],
         })
-        .collect();
-    insert_jobs(conn, &followups, false).await?;
-    // Follow-ups and released jobs are work other daemons may take now. (A retry waits
-    // for its backoff; the daemons' polling finds it when it comes due.)
-    if !followups.is_empty() || !released.is_empty() {
+        .partition(|j| j.after.is_empty());
+    insert_jobs(conn, &plain, false).await?;
+    let ready_followups = flow::insert_after(conn, &after, false).await?;
+    let unblocked = flow::propagate(conn, &waited_on).await?;
+    // Follow-ups, released jobs and jobs whose wait is over are work other daemons may
+    // take now. (A retry waits for its backoff; the daemons' polling finds it when it
+    // comes due.)
+    if !plain.is_empty() || ready_followups > 0 || unblocked > 0 || !released.is_empty() {
         sqlx::query(NOTIFY_SQL)
             .execute(&mut *conn)
             .await
@@ -68,11 +71,14 @@ pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<Set
     Ok(SettleReport {
         applied: live.len(),
         stale: batch.len() - live.len(),
+        released: unblocked,
     })
 }
 
 /// The entries whose job is still running, locked by their worker, at their attempt;
-/// the rest were overtaken (rescued, maybe claimed again) and change nothing.
+/// the rest were overtaken (rescued, maybe claimed again) and change nothing. Also the
+/// ids of those jobs that other jobs wait on (`has_dependents`, read under the lock),
+/// whose waiters the settlement moves on; for most batches there are none.
 ///
 /// The jobs are locked (`FOR UPDATE`) until the transaction ends, so a rescue cannot
 /// take one back between this check and the statements that settle it. A job a rescue
@@ -82,12 +88,12 @@ pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<Set
 async fn still_held<'a>(
     conn: &mut PgConnection,
     batch: &'a [Settlement],
-) -> Result<Vec<&'a Settlement>> {
+) -> Result<(Vec<&'a Settlement>, Vec<&'a str>)> {
     if batch.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let found = sqlx::query(
-        "SELECT s.n FROM UNNEST($1::text[], $2::text[], $3::int4[]) WITH ORDINALITY \
+        "SELECT s.n, jobs.has_dependents FROM UNNEST($1::text[], $2::text[], $3::int4[]) WITH ORDINALITY \
          AS s (job_id, worker_id, attempt_no, n) \
          JOIN jobs ON jobs.id = s.job_id \
          WHERE jobs.status = 'running' AND jobs.locked_by = s.worker_id \
@@ -116,19 +122,27 @@ async fn still_held<'a>(
     .await
     .map_err(db("checking which settlements still hold their job"))?;
     let mut held = vec![false; batch.len()];
+    let mut waited_on = vec![false; batch.len()];
     for row in &found {
         // WITH ORDINALITY counts from 1.
         let n: i64 = row.try_get(0).map_err(db("checking settlements"))?;
+        let dependents: bool = row.try_get(1).map_err(db("checking settlements"))?;
         held[n as usize - 1] = true;
+        waited_on[n as usize - 1] = dependents;
     }
     // Two entries for one attempt: the first settles it, the others find it settled.
     let mut seen = HashSet::new();
-    Ok(batch
-        .iter()
-        .zip(held)
-        .filter(|(s, held)| *held && seen.insert(s.record.job_id.as_str()))
-        .map(|(s, _)| s)
-        .collect())
+    let mut live = Vec::new();
+    let mut watched = Vec::new();
+    for ((s, held), waited_on) in batch.iter().zip(held).zip(waited_on) {
+        if held && seen.insert(s.record.job_id.as_str()) {
+            live.push(s);
+            if waited_on {
+                watched.push(s.record.job_id.as_str());
+            }
+        }
+    }
+    Ok((live, watched))
 }
 
 fn job_ids<'a>(settlements: &[&'a Settlement]) -> Vec<&'a str> {

@@ -16,6 +16,8 @@ const TOTALS_SQL: &str = "SELECT \
     (SELECT COUNT(*) FROM jobs WHERE status = 'running') AS running, \
     (SELECT COUNT(*) FROM jobs WHERE status = 'completed') AS completed, \
     (SELECT COUNT(*) FROM jobs WHERE status = 'cancelled') AS cancelled, \
+    (SELECT COUNT(*) FROM jobs WHERE status = 'waiting') AS waiting, \
+    (SELECT COUNT(*) FROM jobs WHERE status = 'blocked') AS blocked, \
     (SELECT COUNT(*) FROM dead_letter_jobs) AS dead, \
     (SELECT COUNT(*) FROM dead_letter_jobs WHERE NOT reviewed) AS dead_unreviewed, \
     (SELECT COUNT(*) FROM jobs WHERE status = 'completed' AND finished_at >= $2) \
@@ -54,6 +56,8 @@ pub async fn stats(pool: &PgPool, now: Micros) -> Result<Stats> {
         running: c("running")?,
         completed: c("completed")?,
         cancelled: c("cancelled")?,
+        waiting: c("waiting")?,
+        blocked: c("blocked")?,
         dead: c("dead")?,
         dead_unreviewed: c("dead_unreviewed")?,
         completed_last_hour: c("completed_last_hour")?,

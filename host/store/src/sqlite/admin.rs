@@ -135,5 +135,5 @@ pub async fn replay_dead(conn: &mut SqliteConnection, params: &ReplayParams) -> 
     .execute(&mut *conn)
     .await
     .map_err(db("marking a dead letter replayed"))?;
-    Ok(())
+    super::flow::repoint(conn, &params.dead_id, &params.new_job_id).await
 }

@@ -1,4 +1,5 @@
-//! Cancelling jobs: at once when pending, by a mark the running daemon reads when running.
+//! Cancelling jobs: at once when pending (or waiting, or blocked), by a mark the running
+//! daemon reads when running.
 
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -14,7 +15,7 @@ pub async fn cancel_job(
 ) -> Result<CancelOutcome> {
     let cancelled = sqlx::query(
         "UPDATE jobs SET status = 'cancelled', finished_at = ?2 \
-         WHERE id = ?1 AND status = 'pending' RETURNING id",
+         WHERE id = ?1 AND status IN ('pending', 'waiting', 'blocked') RETURNING id",
     )
     .bind(id)
     .bind(now)
@@ -22,6 +23,8 @@ pub async fn cancel_job(
     .await
     .map_err(db("cancelling a pending job"))?;
     if !cancelled.is_empty() {
+        // Whatever waited on it is blocked now.
+        super::flow::propagate(conn, &[id]).await?;
         return Ok(CancelOutcome::Cancelled);
     }
     let requested = sqlx::query(

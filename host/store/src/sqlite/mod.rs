@@ -10,6 +10,7 @@
 //! - `unique.rs`: enqueueing a job unless one with its unique key is live.
 //! - `cron.rs`: cron schedules, each firing enqueued once across daemons.
 //! - `kv.rs`: the plugins' key-value stores, written with the completions.
+//! - `flow.rs`: jobs that wait on other jobs, and the links `jobs show` draws.
 //! - `rescue.rs`: taking back the jobs of workers that stopped.
 //! - `batch.rs`: multi-row statements in chunks.
 //! - `admin.rs`: job and dead-letter reads, replay.
@@ -24,6 +25,7 @@ mod admin;
 mod batch;
 mod cancel;
 mod cron;
+mod flow;
 mod jobs;
 mod kv;
 mod limits;
@@ -192,8 +194,10 @@ impl Store for SqliteStore {
 
     async fn enqueue(&self, new_jobs: &[NewJob]) -> Result<()> {
         let mut tx = self.write("enqueueing jobs").await?;
-        let new_jobs: Vec<&NewJob> = new_jobs.iter().collect();
-        jobs::insert_jobs(&mut tx, &new_jobs).await?;
+        let (plain, after): (Vec<&NewJob>, Vec<&NewJob>) =
+            new_jobs.iter().partition(|j| j.after.is_empty());
+        jobs::insert_jobs(&mut tx, &plain).await?;
+        flow::insert_after(&mut tx, &after, true).await?;
         tx.commit().await.map_err(db("committing enqueued jobs"))
     }
 
@@ -224,6 +228,10 @@ impl Store for SqliteStore {
 
     async fn get_job(&self, id: &str) -> Result<Option<Job>> {
         admin::get_job(&self.pool, id).await
+    }
+
+    async fn job_links(&self, id: &str) -> Result<JobLinks> {
+        flow::job_links(&self.pool, id).await
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {

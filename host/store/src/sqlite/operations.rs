@@ -163,6 +163,7 @@ pub async fn purge_dead(conn: &mut SqliteConnection, filter: &DeadFilter) -> Res
         .map_err(db("purging dead letters"))?;
     let ids = rows::ids(&gone)?;
     delete_attempts(conn, &ids).await?;
+    super::flow::forget(conn, &ids).await?;
     Ok(ids.len() as u64)
 }
 
@@ -189,6 +190,7 @@ pub async fn purge_completed(conn: &mut SqliteConnection, params: &PurgeParams) 
     .map_err(db("purging completed jobs"))?;
     let ids = rows::ids(&gone)?;
     delete_attempts(conn, &ids).await?;
+    super::flow::forget(conn, &ids).await?;
     Ok(ids.len() as u64)
 }
 

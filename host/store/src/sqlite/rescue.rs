@@ -78,6 +78,8 @@ pub async fn rescue(conn: &mut SqliteConnection, params: &RescueParams) -> Resul
         .execute(&mut *conn)
         .await
         .map_err(db("dead-lettering rescued jobs"))?;
+    let dead_ids: Vec<&str> = report.dead_lettered.iter().map(String::as_str).collect();
+    super::flow::propagate(conn, &dead_ids).await?;
     let requeued = sqlx::query(&REQUEUE_SQL)
         .fetch_all(&mut *conn)
         .await

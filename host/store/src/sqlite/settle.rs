@@ -10,13 +10,13 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::batch::{CHUNK, for_chunks, for_ids};
 use super::jobs::insert_jobs;
-use super::kv;
+use super::{flow, kv};
 use crate::Result;
 use crate::error::db;
 use crate::model::*;
 
 pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result<SettleReport> {
-    let live = still_held(conn, batch).await?;
+    let (live, waited_on) = still_held(conn, batch).await?;
     let (mut completed, mut retried, mut dead, mut released) = (vec![], vec![], vec![], vec![]);
     let mut cancelled = vec![];
     for &s in &live {
@@ -46,27 +46,33 @@ pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result
         .map(|s| &s.record)
         .collect();
     insert_attempts(conn, &attempts).await?;
-    let followups: Vec<&NewJob> = completed
+    let (plain, after): (Vec<&NewJob>, Vec<&NewJob>) = completed
         .iter()
         .flat_map(|s| match &s.action {
             SettleAction::Complete { followups, .. } => followups.as_slice(),
             _ => &[],
         })
-        .collect();
-    insert_jobs(conn, &followups).await?;
+        .partition(|j| j.after.is_empty());
+    insert_jobs(conn, &plain).await?;
+    flow::insert_after(conn, &after, false).await?;
+    let released = flow::propagate(conn, &waited_on).await?;
     Ok(SettleReport {
         applied: live.len(),
         stale: batch.len() - live.len(),
+        released,
     })
 }
 
 /// The entries whose job is still running, locked by their worker, at their attempt.
-/// The rest were overtaken (rescued, maybe claimed again) and change nothing.
+/// The rest were overtaken (rescued, maybe claimed again) and change nothing. Also the
+/// ids of those jobs that other jobs wait on (`has_dependents`), whose waiters the
+/// settlement moves on; for most batches there are none.
 async fn still_held<'a>(
     conn: &mut SqliteConnection,
     batch: &'a [Settlement],
-) -> Result<Vec<&'a Settlement>> {
+) -> Result<(Vec<&'a Settlement>, Vec<&'a str>)> {
     let mut held = vec![false; batch.len()];
+    let mut waited_on = vec![false; batch.len()];
     for (c, chunk) in batch.chunks(CHUNK).enumerate() {
         let mut select =
             QueryBuilder::<Sqlite>::new("WITH s (n, job_id, worker_id, attempt_no) AS (");
@@ -77,7 +83,8 @@ async fn still_held<'a>(
                 .push_bind(i64::from(s.record.attempt));
         });
         select.push(
-            ") SELECT s.n FROM s JOIN jobs ON jobs.id = s.job_id WHERE jobs.status = 'running' \
+            ") SELECT s.n, jobs.has_dependents FROM s JOIN jobs ON jobs.id = s.job_id \
+             WHERE jobs.status = 'running' \
              AND jobs.locked_by = s.worker_id AND jobs.attempt = s.attempt_no",
         );
         let found = select
@@ -87,17 +94,24 @@ async fn still_held<'a>(
             .map_err(db("checking which settlements still hold their job"))?;
         for row in &found {
             let n: i64 = row.try_get(0).map_err(db("checking settlements"))?;
+            let dependents: bool = row.try_get(1).map_err(db("checking settlements"))?;
             held[n as usize] = true;
+            waited_on[n as usize] = dependents;
         }
     }
     // Two entries for one attempt: the first settles it, the others find it settled.
     let mut seen = HashSet::new();
-    Ok(batch
-        .iter()
-        .zip(held)
-        .filter(|(s, held)| *held && seen.insert(s.record.job_id.as_str()))
-        .map(|(s, _)| s)
-        .collect())
+    let mut live = Vec::new();
+    let mut watched = Vec::new();
+    for ((s, held), waited_on) in batch.iter().zip(held).zip(waited_on) {
+        if held && seen.insert(s.record.job_id.as_str()) {
+            live.push(s);
+            if waited_on {
+                watched.push(s.record.job_id.as_str());
+            }
+        }
+    }
+    Ok((live, watched))
 }
 
 async fn complete(conn: &mut SqliteConnection, completed: &[&Settlement]) -> Result<()> {

@@ -52,6 +52,18 @@ pub async fn stats(pool: &SqlitePool, now: Micros) -> Result<Stats> {
             &[],
         )
         .await?,
+        waiting: count(
+            pool,
+            "SELECT COUNT(*) FROM jobs WHERE status = 'waiting'",
+            &[],
+        )
+        .await?,
+        blocked: count(
+            pool,
+            "SELECT COUNT(*) FROM jobs WHERE status = 'blocked'",
+            &[],
+        )
+        .await?,
         dead: count(pool, "SELECT COUNT(*) FROM dead_letter_jobs", &[]).await?,
         dead_unreviewed: count(
             pool,

@@ -2,10 +2,18 @@
 //! enqueued. No network is granted to this plugin, so "sending" is a log line; the
 //! addresses `*@bounce.invalid` and `*@tempfail.invalid` stand for a mailbox that does not
 //! exist (a permanent failure) and a busy mail server (a retryable one).
+//!
+//! It takes its jobs in batches of up to [`BATCH_SIZE`]: a real sender would open one
+//! connection to the mail server for the batch. Each email of a batch still ends on its
+//! own: a bounced one fails, a busy one is retried, the rest are delivered.
 
-use jobhost_plugin_sdk::{Job, JobError, JobSpec, fail, info, retry};
+use jobhost_plugin_batch::{Job, JobError, JobSpec};
+use jobhost_plugin_sdk::{fail, info, retry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// Emails sent in one call.
+const BATCH_SIZE: u32 = 10;
 
 /// Something@something.something, without spaces: enough to refuse obvious typos.
 /// (Spelled with a plain space, not `\s`: the validator quotes the pattern in its
@@ -38,17 +46,28 @@ fn send_email(email: Email, job: &Job) -> Result<Receipt, JobError> {
     })
 }
 
-jobhost_plugin_sdk::plugin!(
+fn send_batch(jobs: Vec<Job>) -> Vec<Result<String, JobError>> {
+    info(&format!(
+        "one connection for a batch of {} emails",
+        jobs.len()
+    ));
+    jobhost_plugin_batch::each(&jobs, send_email)
+}
+
+jobhost_plugin_batch::batch_plugin!(
     "send_email",
-    "1.0.0",
-    [JobSpec::new("send_email", send_email).schema(json!({
-        "type": "object",
-        "required": ["to", "subject"],
-        "properties": {
-            "to": { "type": "string", "pattern": EMAIL_PATTERN },
-            "subject": { "type": "string", "minLength": 1 },
-            "body": { "type": "string" }
-        },
-        "additionalProperties": false
-    })),]
+    "1.1.0",
+    [JobSpec::new("send_email", send_email)
+        .batch_size(BATCH_SIZE)
+        .schema(json!({
+            "type": "object",
+            "required": ["to", "subject"],
+            "properties": {
+                "to": { "type": "string", "pattern": EMAIL_PATTERN },
+                "subject": { "type": "string", "minLength": 1 },
+                "body": { "type": "string" }
+            },
+            "additionalProperties": false
+        })),],
+    run_batch: send_batch,
 );
