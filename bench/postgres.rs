@@ -42,6 +42,7 @@ fn noop_jobs(n: usize) -> Vec<NewJob> {
             run_at: now,
             created_at: now,
             parent_id: None,
+            after: vec![],
         })
         .collect()
 }
