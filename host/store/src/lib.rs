@@ -7,7 +7,8 @@
 //! conformance suite (`tests/conformance.rs`) runs every test on both.
 //!
 //! # Layout
-//! - `model.rs`: the rows and params (jobs, attempts, dead letters, workers, plugins).
+//! - `model/`: the rows and params (jobs, attempts, dead letters, workers, plugins;
+//!   `limits.rs` the flow limits, `flow.rs` the links of waiting jobs).
 //! - `sqlite/`: the SQLite backend (WAL, one atomic `UPDATE … RETURNING` claim, wake-ups
 //!   by watching the WAL file).
 //! - `postgres/`: the PostgreSQL backend (`FOR UPDATE SKIP LOCKED` claims, batches as

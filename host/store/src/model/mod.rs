@@ -1,6 +1,15 @@
 //! The rows the store reads and writes, and the params its methods take.
+//!
+//! `limits.rs` holds the rate and concurrency limits, `flow.rs` the links of jobs that
+//! wait on other jobs; the rest is here.
 
 use serde::{Deserialize, Serialize};
+
+mod flow;
+mod limits;
+
+pub use flow::*;
+pub use limits::*;
 
 /// Microseconds since the Unix epoch: every time the store keeps.
 pub type Micros = i64;
@@ -601,159 +610,4 @@ pub struct FireParams {
     pub next_run_at: Micros,
     /// The job to enqueue.
     pub job: NewJob,
-}
-
-/// What a rate or concurrency limit applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitScope {
-    /// Every job of one job type, whatever its queue.
-    Type,
-    /// Every job of one queue, whatever its type.
-    Queue,
-}
-
-impl LimitScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitScope::Type => "type",
-            LimitScope::Queue => "queue",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<LimitScope> {
-        match s {
-            "type" => Some(LimitScope::Type),
-            "queue" => Some(LimitScope::Queue),
-            _ => None,
-        }
-    }
-}
-
-/// Who set a limit. An operator's limit is never replaced by a plugin's default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitSource {
-    /// `jobhost limits set`.
-    Operator,
-    /// A plugin's `describe`, with its manifest's overrides, written when a daemon
-    /// loads it.
-    Plugin,
-}
-
-impl LimitSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitSource::Operator => "operator",
-            LimitSource::Plugin => "plugin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<LimitSource> {
-        match s {
-            "operator" => Some(LimitSource::Operator),
-            "plugin" => Some(LimitSource::Plugin),
-            _ => None,
-        }
-    }
-}
-
-/// A rate and/or concurrency limit on a job type or a queue, as every claim applies
-/// it: see `limits.rs`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FlowLimit {
-    pub scope: LimitScope,
-    pub name: String,
-    /// Jobs that may start per minute, spread evenly; `None`: no rate limit.
-    pub rate_per_minute: Option<u32>,
-    /// Jobs that may run at once across every daemon; `None`: no concurrency limit.
-    pub concurrency: Option<u32>,
-    pub source: LimitSource,
-    /// The rate's token bucket: what it held at `refilled_at`.
-    pub tokens: f64,
-    pub refilled_at: Micros,
-    pub updated_at: Micros,
-}
-
-/// Sets (or replaces) the limit on one job type or queue. At least one of the two
-/// limits must be given.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SetLimit {
-    pub scope: LimitScope,
-    pub name: String,
-    pub rate_per_minute: Option<u32>,
-    pub concurrency: Option<u32>,
-    pub now: Micros,
-}
-
-/// The limits a plugin's job types declare (with its manifest's overrides): see
-/// [`Store::set_plugin_limits`](crate::Store::set_plugin_limits). A type with neither
-/// limit has its plugin-set row removed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PluginLimit {
-    pub job_type: String,
-    pub rate_per_minute: Option<u32>,
-    pub concurrency: Option<u32>,
-}
-
-/// Where one job waits on another (`enqueue --after`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DependencyState {
-    /// The job waited on has not ended yet.
-    Waiting,
-    /// It completed.
-    Done,
-    /// It was dead-lettered or cancelled (a replay of it turns this back to waiting).
-    Failed,
-}
-
-impl DependencyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DependencyState::Waiting => "waiting",
-            DependencyState::Done => "done",
-            DependencyState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<DependencyState> {
-        Some(match s {
-            "waiting" => DependencyState::Waiting,
-            "done" => DependencyState::Done,
-            "failed" => DependencyState::Failed,
-            _ => return None,
-        })
-    }
-}
-
-/// Another job as `jobs show` names it: a live one, or a dead letter (`status` "dead"),
-/// or one no longer stored (`job_type` and `status` empty, e.g. purged).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct JobRef {
-    pub id: String,
-    pub job_type: String,
-    /// A [`JobStatus`] string, `dead`, or empty when the job is gone.
-    pub status: String,
-}
-
-/// One edge of `enqueue --after`, seen from either end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DependencyLink {
-    /// The job at the other end.
-    pub job: JobRef,
-    pub state: DependencyState,
-}
-
-/// How a job sits in its workflow, for `jobs show`: the job whose completion enqueued
-/// it, the follow-ups it enqueued, what it waits on and what waits on it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct JobLinks {
-    pub parent: Option<JobRef>,
-    /// Oldest first.
-    pub children: Vec<JobRef>,
-    /// The jobs this one was enqueued `after`.
-    pub waits_on: Vec<DependencyLink>,
-    /// The jobs enqueued `after` this one.
-    pub waited_on_by: Vec<DependencyLink>,
 }
