@@ -804,3 +804,65 @@ fn bulk_enqueue_purge_and_cron_changes_over_http_as_from_the_cli() {
     api.refused("DELETE", "/cron/yearly", "", 404, "no schedule is named");
     api.refused("POST", "/cron/nope/resume", "", 404, "no schedule is named");
 }
+
+#[test]
+fn limits_and_workers_over_http_as_from_the_cli() {
+    let world = World::new();
+    world.install_plugin("echo");
+    let daemon = world.start_daemon(&["--http", "127.0.0.1:0"]);
+    let api = Api::of(&daemon);
+
+    let (status, set) = api.post(
+        "/limits",
+        r#"{"scope":"type","name":"echo","rate":"2/s","concurrency":3}"#,
+    );
+    assert_eq!(status, 201, "{set}");
+    assert_eq!(set["rate_per_minute"], 120);
+    // The CLI sees what the API set, and the other way round.
+    let listed = world.cli_json(&["limits", "list"]);
+    let echo = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "echo")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(echo["concurrency"], 3);
+    assert_eq!(echo["source"], "operator");
+    world.cli_ok(&["limits", "set", "--queue", "bulk", "--concurrency", "1"]);
+    let (status, limits) = api.get("/limits");
+    assert_eq!(status, 200);
+    assert_eq!(limits.as_array().unwrap().len(), 2, "{limits}");
+
+    for (body, needle) in [
+        (r#"{"scope":"type","name":"echo"}"#, "give a rate"),
+        (
+            r#"{"scope":"type","name":"echo","concurrency":0}"#,
+            "never start",
+        ),
+        (r#"{"scope":"host","name":"echo","concurrency":1}"#, "scope"),
+        (
+            r#"{"scope":"type","name":"echo","rate":"fast"}"#,
+            "not a rate",
+        ),
+    ] {
+        let (status, answer) = api.post("/limits", body);
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(needle),
+            "{answer}"
+        );
+    }
+    let (_, after) = api.get("/limits");
+    assert_eq!(after, limits, "a refused limit changed nothing");
+
+    assert_eq!(api.delete("/limits/queue/bulk").0, 200);
+    assert_eq!(api.delete("/limits/queue/bulk").0, 404);
+    assert_eq!(api.get("/limits").1.as_array().unwrap().len(), 1);
+
+    let (status, workers) = api.get("/workers");
+    assert_eq!(status, 200);
+    let workers = workers.as_array().unwrap();
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    assert_eq!(workers[0]["pid"], daemon.child.id());
+    assert_eq!(workers[0]["running"], 0);
+}

@@ -18,6 +18,7 @@ mod dlq;
 mod error;
 mod history;
 mod jobs;
+mod limits;
 mod openapi;
 mod routes;
 

@@ -188,6 +188,31 @@ pub fn document() -> Value {
                 "parameters": [dead_id()],
                 "responses": answer("`{id, outcome}`: cancelled or requested")
             } },
+            "/limits": {
+                "get": {
+                    "summary": "Every rate and concurrency limit, an operator's or a plugin's",
+                    "responses": answer("`[{scope, name, rate_per_minute, concurrency, source, ...}]`")
+                },
+                "post": {
+                    "summary": "Set an operator's limit on a job type or a queue (replaces it)",
+                    "requestBody": body(true, json!({
+                        "scope": { "type": "string", "enum": ["type", "queue"] },
+                        "name": { "type": "string" },
+                        "rate": { "type": "string", "description": "120/m, 2/s, 600/h" },
+                        "concurrency": { "type": "integer", "minimum": 1 },
+                    }), &["scope", "name"]),
+                    "responses": answer("201 `{scope, name, rate_per_minute, concurrency}`")
+                }
+            },
+            "/limits/{scope}/{name}": { "delete": {
+                "summary": "Lift the limit on a job type or queue",
+                "parameters": [path_param("scope"), path_param("name")],
+                "responses": answer("`{removed, scope}`; 404 when there is none")
+            } },
+            "/workers": { "get": {
+                "summary": "Every daemon on the database: host, pid, start, heartbeat, running jobs",
+                "responses": answer("`[{id, host, pid, started_at, heartbeat_at, running}]`")
+            } },
             "/queues": { "get": {
                 "summary": "Queues with pending or running jobs, and paused ones",
                 "responses": answer("`[{queue, pending, running, paused, paused_at}]`")

@@ -1,5 +1,5 @@
 //! The routes, one per operation, and what answers a path or method no route has. The
-//! handlers are in `jobs.rs`, `cron.rs`, `dlq.rs` and `admin.rs`; each is a store call or an `ops`
+//! handlers are in `jobs.rs`, `cron.rs`, `dlq.rs`, `limits.rs` and `admin.rs`; each is a store call or an `ops`
 //! function, as the CLI's. Errors are `{"error": "..."}` (see `error.rs`).
 
 use axum::Json;
@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{delete, get, post};
 use serde_json::json;
 
-use super::{AppState, admin, cron, dashboard, dlq, jobs};
+use super::{AppState, admin, cron, dashboard, dlq, jobs, limits};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,6 +35,9 @@ pub fn router() -> Router<AppState> {
         .route("/cron/{name}/pause", post(cron::pause))
         .route("/cron/{name}/resume", post(cron::resume))
         .route("/plugins", get(admin::plugins))
+        .route("/limits", get(limits::list).post(limits::set))
+        .route("/limits/{scope}/{name}", delete(limits::remove))
+        .route("/workers", get(limits::workers))
         .route("/dlq", get(dlq::list))
         .route("/dlq/stats", get(dlq::stats))
         .route("/dlq/export", get(dlq::export))

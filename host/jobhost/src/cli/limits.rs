@@ -3,11 +3,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use jobhost_store::{FlowLimit, LimitScope, SetLimit, Store, now_micros};
+use jobhost_store::{FlowLimit, LimitScope, Store};
 
 use super::output::{print_json, table, time};
+use crate::ops::limits::{self as limit_ops, LimitError};
 use crate::queue::rate::{Rate, parse_rate};
 
 #[derive(Debug, Subcommand)]
@@ -82,20 +83,24 @@ pub async fn run(command: &LimitsCommand, store: &dyn Store, json: bool) -> Resu
 
 async fn set(args: &SetArgs, store: &dyn Store, json: bool) -> Result<()> {
     let (scope, name) = args.target.scope_and_name();
-    if args.rate.is_none() && args.concurrency.is_none() {
-        bail!("give --rate, --concurrency or both (to lift a limit: `jobhost limits remove`)");
-    }
-    if args.concurrency == Some(0) {
-        bail!("--concurrency 0 would never start a job: to stop a queue, `jobhost queues pause`");
-    }
-    let limit = SetLimit {
+    let limit = limit_ops::set(
+        store,
         scope,
-        name: name.to_string(),
-        rate_per_minute: args.rate.map(|r| r.per_minute),
-        concurrency: args.concurrency,
-        now: now_micros(),
-    };
-    store.set_limit(&limit).await.context("setting the limit")?;
+        name,
+        args.rate.map(|r| r.per_minute),
+        args.concurrency,
+    )
+    .await
+    .map_err(|e| match e {
+        LimitError::Nothing => anyhow::anyhow!(
+            "give --rate, --concurrency or both (to lift a limit: `jobhost limits remove`)"
+        ),
+        LimitError::ZeroConcurrency => anyhow::anyhow!(
+            "--concurrency 0 would never start a job: to stop a queue, `jobhost queues pause`"
+        ),
+        LimitError::Store(e) => anyhow::Error::new(e).context("setting the limit"),
+    })?;
+
     if json {
         return print_json(&serde_json::json!({
             "scope": scope,

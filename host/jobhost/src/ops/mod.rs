@@ -17,6 +17,7 @@ pub mod cron;
 pub mod dlq;
 pub mod enqueue;
 pub mod jobs;
+pub mod limits;
 pub mod monitor;
 pub mod plugins;
 pub mod retention;
