@@ -243,14 +243,10 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-async fn throughput_and_memory() -> anyhow::Result<()> {
-    let world = BenchWorld::new()?;
-    let store = world.store().await?;
-    // Warm the compile cache, so start-up is not part of what is measured.
-    stop(world.start_daemon()?);
-
+/// `n` no-op jobs, due now.
+fn noop_jobs(n: usize) -> Vec<NewJob> {
     let now = now_micros();
-    let jobs: Vec<NewJob> = (0..THROUGHPUT_JOBS)
+    (0..n)
         .map(|_| NewJob {
             id: new_job_id(),
             job_type: "noop".into(),
@@ -263,39 +259,53 @@ async fn throughput_and_memory() -> anyhow::Result<()> {
             parent_id: None,
             after: vec![],
         })
-        .collect();
+        .collect()
+}
+
+async fn wait_until_completed(store: &dyn Store, n: usize) -> anyhow::Result<()> {
+    while (store.stats(now_micros()).await?.completed as usize) < n {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// From the first attempt's start to the last one's end, as the database recorded them.
+async fn drain_time(store: &dyn Store, n: usize) -> anyhow::Result<Duration> {
+    let completed = store
+        .list_jobs(&JobFilter {
+            status: Some(JobStatus::Completed),
+            limit: n as u32,
+            ..JobFilter::default()
+        })
+        .await?;
+    let first_start = completed.iter().filter_map(|j| j.started_at).min();
+    let last_end = completed.iter().filter_map(|j| j.finished_at).max();
+    let (Some(first_start), Some(last_end)) = (first_start, last_end) else {
+        anyhow::bail!("no completed job recorded its times");
+    };
+    Ok(Duration::from_micros((last_end - first_start) as u64))
+}
+
+async fn throughput_and_memory() -> anyhow::Result<()> {
+    let world = BenchWorld::new()?;
+    let store = world.store().await?;
+    // Warm the compile cache, so start-up is not part of what is measured.
+    stop(world.start_daemon()?);
+
+    let jobs = noop_jobs(THROUGHPUT_JOBS);
     let enqueue_start = Instant::now();
     store.enqueue(&jobs).await?;
     let enqueue_time = enqueue_start.elapsed();
 
     let daemon = world.start_daemon()?;
     let pid = daemon.id();
-    loop {
-        let stats = store.stats(now_micros()).await?;
-        if stats.completed as usize >= THROUGHPUT_JOBS {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_completed(store.as_ref(), THROUGHPUT_JOBS).await?;
     let peak_kib = rss_kib(pid, "VmHWM:");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_after_kib = rss_kib(pid, "VmRSS:");
     stop(daemon);
 
-    let completed = store
-        .list_jobs(&JobFilter {
-            status: Some(JobStatus::Completed),
-            limit: THROUGHPUT_JOBS as u32,
-            ..JobFilter::default()
-        })
-        .await?;
-    let first_start = completed.iter().filter_map(|j| j.started_at).min().unwrap();
-    let last_end = completed
-        .iter()
-        .filter_map(|j| j.finished_at)
-        .max()
-        .unwrap();
-    let drain = Duration::from_micros((last_end - first_start) as u64);
+    let drain = drain_time(store.as_ref(), THROUGHPUT_JOBS).await?;
     println!(
         "bulk enqueue: {THROUGHPUT_JOBS} jobs in {:.0} ms ({:.0} jobs/s, one transaction)",
         enqueue_time.as_secs_f64() * 1000.0,

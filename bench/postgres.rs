@@ -9,9 +9,11 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use jobhost_store::{ClaimParams, JobFilter, JobStatus, NewJob, new_job_id, now_micros, testing};
+use jobhost_store::{ClaimParams, now_micros, testing};
 
-use super::{BenchWorld, LATENCY_SAMPLES, THROUGHPUT_JOBS, stop};
+use super::{
+    BenchWorld, LATENCY_SAMPLES, THROUGHPUT_JOBS, drain_time, noop_jobs, stop, wait_until_completed,
+};
 
 /// Daemons in the "several hosts" figures (all on this machine, sharing its two cores).
 const CLUSTER: usize = 3;
@@ -29,24 +31,6 @@ pub async fn run() -> anyhow::Result<()> {
     claim_cost().await
 }
 
-fn noop_jobs(n: usize) -> Vec<NewJob> {
-    let now = now_micros();
-    (0..n)
-        .map(|_| NewJob {
-            id: new_job_id(),
-            job_type: "noop".into(),
-            queue: "default".into(),
-            payload: "{}".into(),
-            priority: 0,
-            max_attempts: 3,
-            run_at: now,
-            created_at: now,
-            parent_id: None,
-            after: vec![],
-        })
-        .collect()
-}
-
 fn start_daemons(world: &BenchWorld, n: usize) -> anyhow::Result<Vec<Child>> {
     (0..n)
         .map(|i| world.start_daemon_logging_to(&format!("daemon-{i}.log")))
@@ -61,29 +45,10 @@ async fn throughput(daemons: usize) -> anyhow::Result<()> {
     let running = start_daemons(&world, daemons)?;
 
     store.enqueue(&noop_jobs(THROUGHPUT_JOBS)).await?;
-    loop {
-        let stats = store.stats(now_micros()).await?;
-        if stats.completed as usize >= THROUGHPUT_JOBS {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_completed(store.as_ref(), THROUGHPUT_JOBS).await?;
     running.into_iter().for_each(stop);
 
-    let completed = store
-        .list_jobs(&JobFilter {
-            status: Some(JobStatus::Completed),
-            limit: THROUGHPUT_JOBS as u32,
-            ..JobFilter::default()
-        })
-        .await?;
-    let first_start = completed.iter().filter_map(|j| j.started_at).min().unwrap();
-    let last_end = completed
-        .iter()
-        .filter_map(|j| j.finished_at)
-        .max()
-        .unwrap();
-    let drain = Duration::from_micros((last_end - first_start) as u64);
+    let drain = drain_time(store.as_ref(), THROUGHPUT_JOBS).await?;
     println!(
         "postgres end-to-end throughput, {daemons} daemon(s): {THROUGHPUT_JOBS} noop jobs drained in {:.0} ms = {:.0} jobs/s",
         drain.as_secs_f64() * 1000.0,
