@@ -6,6 +6,7 @@
 //! database cut, repeatedly, while they run (they reconnect and carry on).
 
 use std::collections::{HashMap, HashSet};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -184,6 +185,40 @@ fn worker_id_of(observer: &Observer, daemon: &Daemon) -> String {
         .expect("the daemon is registered")
 }
 
+/// Kills `daemon` with SIGKILL at a moment it holds claimed jobs: it is stopped
+/// (SIGSTOP, so it can neither settle nor claim) and killed if the database shows jobs
+/// running under it, else let go on for a moment and tried again. A daemon between two
+/// claims holds none, and killing it then would test nothing.
+fn kill_while_holding_jobs(observer: &Observer, daemon: Daemon, worker_id: &str) {
+    let signal = |name: &str| {
+        let pid = daemon.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    for _ in 0..200 {
+        signal("-STOP");
+        let loads = observer
+            .runtime
+            .block_on(observer.store.worker_loads())
+            .unwrap();
+        if loads
+            .iter()
+            .any(|l| l.worker.id == worker_id && l.running > 0)
+        {
+            daemon.kill_hard();
+            return;
+        }
+        signal("-CONT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the daemon never held a job");
+}
+
 #[test]
 fn a_daemon_killed_half_way_has_its_jobs_rescued_and_nothing_is_lost() {
     let world = World::on_postgres();
@@ -196,7 +231,7 @@ fn a_daemon_killed_half_way_has_its_jobs_rescued_and_nothing_is_lost() {
     observer.wait_completed(JOBS as u64 / 2, DRAIN_TIMEOUT);
     let victim = daemons.remove(0);
     let victim_id = worker_id_of(&observer, &victim);
-    victim.kill_hard();
+    kill_while_holding_jobs(&observer, victim, &victim_id);
     observer.wait_completed(JOBS as u64, DRAIN_TIMEOUT);
 
     let jobs = check_everything_done_once(&world, &observer);

@@ -28,8 +28,9 @@ pub struct Config {
     /// Attempts that run at once (one thread each). Handlers are CPU-bound WebAssembly,
     /// so the default is the number of cores.
     pub concurrency: usize,
-    /// Jobs claimed in one statement, and how many may wait claimed beside the
-    /// running ones. Batching claims (and completions) is what makes throughput.
+    /// The most jobs claimed in one statement; at most twice as many wait claimed
+    /// beside the running ones (`worker/pace.rs` says how many do). Batching claims (and
+    /// completions) is what makes throughput.
     pub claim_batch: u32,
     /// First retry delay; each later one doubles, up to `backoff_cap`, with jitter.
     pub backoff_base: Duration,
@@ -70,7 +71,7 @@ impl Default for Config {
             plugins_dir: DEFAULT_PLUGINS_DIR.into(),
             cache_dir: DEFAULT_CACHE_DIR.into(),
             concurrency: cores,
-            claim_batch: 100,
+            claim_batch: 1000,
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(10),

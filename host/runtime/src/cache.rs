@@ -45,8 +45,19 @@ pub(crate) fn compile(
     let component = Component::new(engine, bytes)?;
     if let Err(e) = store(&component, dir, &file) {
         warn!(dir = %dir.display(), "could not write the compile cache: {e}");
+        return Ok(component);
     }
-    Ok(component)
+    // The compilation's code sits in anonymous memory, which counts whole in the
+    // daemon's resident size; the cached file is mapped, and only the pages that run
+    // are resident (shared with every process that maps it). A restart would map it
+    // anyway, so the first run behaves the same.
+    match load_cached(engine, &file) {
+        Ok(mapped) => Ok(mapped),
+        Err(e) => {
+            warn!(file = %file.display(), "could not map the compile cache just written: {e}");
+            Ok(component)
+        }
+    }
 }
 
 /// Keeps a compilation made outside [`compile`] (`plugins check` times its own), so the

@@ -36,6 +36,7 @@ mod inspect;
 mod kv;
 mod limits;
 mod manifest;
+mod memory;
 mod plugin;
 mod registry;
 mod run;

@@ -146,6 +146,9 @@ impl Registry {
                 });
             }
         }
+        if !events.is_empty() {
+            crate::memory::give_back_freed();
+        }
         events
     }
 

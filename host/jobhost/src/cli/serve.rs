@@ -17,7 +17,9 @@ pub struct ServeArgs {
     /// Attempts that run at once (default: the number of cores).
     #[arg(long, env = "JOBHOST_CONCURRENCY")]
     pub concurrency: Option<usize>,
-    /// Jobs claimed per database round trip.
+    /// The most jobs claimed per database round trip. How many the daemon holds claimed
+    /// beyond its running attempts follows the pace of its jobs (up to twice this):
+    /// about 50 ms of work.
     #[arg(long, default_value_t = Config::default().claim_batch)]
     pub claim_batch: u32,
     /// First retry delay; later ones double, with jitter.

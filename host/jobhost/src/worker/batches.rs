@@ -24,6 +24,18 @@ fn batch_size(registry: &Registry, job_type: &str) -> Option<usize> {
     plugin.takes_batches().then_some(size as usize)
 }
 
+/// The largest batch any loaded plugin takes (0 when none takes batches): a claim needs
+/// room for one, or a batch would be cut into pieces before the pace says claim more.
+pub(crate) fn largest_batch(registry: &Registry) -> usize {
+    registry
+        .plugins()
+        .iter()
+        .filter(|plugin| plugin.takes_batches())
+        .flat_map(|plugin| plugin.job_types().iter().filter_map(|t| t.batch_size))
+        .max()
+        .unwrap_or(0) as usize
+}
+
 /// Splits a claim into work: each job alone, except the jobs of batching types, which
 /// go in groups of up to their batch size, each group where its first job was.
 pub(crate) fn group(registry: &Registry, claimed: Vec<ClaimedJob>) -> Vec<Work> {

@@ -18,7 +18,8 @@ use tracing::warn;
 
 use jobhost_store::Store;
 
-use super::batches::{Work, group};
+use super::batches::{Work, group, largest_batch};
+use super::pace::Pace;
 use super::{InFlight, PoolContext};
 
 /// After a failed claim (the database is away), wait this long before the next.
@@ -28,11 +29,12 @@ pub(super) async fn run(
     ctx: Arc<PoolContext>,
     jobs: Sender<Work>,
     in_flight: Arc<InFlight>,
+    pace: Arc<Pace>,
     mut stop: watch::Receiver<bool>,
 ) {
-    // Room for every executor to be busy, a batch waiting, and a batch of finished
-    // attempts being settled, so an executor never waits for a database round trip.
-    let capacity = ctx.config.concurrency + 2 * ctx.config.claim_batch as usize;
+    // At most a claim waiting and a claim's worth of finished attempts being settled,
+    // so that an executor need not wait for a database round trip.
+    let most_ahead = 2 * ctx.config.claim_batch as usize;
     let mut unsure = false;
     loop {
         if *stop.borrow() {
@@ -54,6 +56,10 @@ pub(super) async fn run(
             }
         }
         let mut rate_wake = None;
+        let batch_room = ctx.config.concurrency + largest_batch(&ctx.registry).min(most_ahead);
+        let capacity = pace
+            .capacity(ctx.config.concurrency, most_ahead)
+            .max(batch_room);
         let room = capacity.saturating_sub(in_flight.get());
         if room > 0 {
             let params = ClaimParams {

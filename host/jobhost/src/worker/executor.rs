@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 use jobhost_runtime::{CancelFlag, FollowUp, JobInput, Outcome};
@@ -17,56 +18,69 @@ use tracing::{debug, info, info_span, warn};
 use super::PoolContext;
 use super::batches::Work;
 use super::cancels::Cancels;
+use super::pace::Pace;
 use crate::config::DEFAULT_MAX_ATTEMPTS;
 use crate::queue::EnqueueRequest;
 use crate::queue::outcome::{AttemptFacts, AttemptResult, settlement_for};
 
-pub(super) fn spawn(
-    index: usize,
-    ctx: Arc<PoolContext>,
-    jobs: Receiver<Work>,
-    finished: UnboundedSender<Settlement>,
-    cancel: CancelFlag,
-    cancels: Arc<Cancels>,
-    stopping: Arc<AtomicBool>,
-) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(format!("executor-{index}"))
-        .spawn(move || {
-            for work in jobs.iter() {
-                let done = if stopping.load(Ordering::SeqCst) {
-                    let jobs = match work {
-                        Work::One(job) => vec![job],
-                        Work::Batch(jobs) => jobs,
-                    };
-                    jobs.into_iter()
-                        .map(|job| {
-                            let settlement = put_back(&ctx, &job);
-                            (job, settlement)
-                        })
-                        .collect()
-                } else {
-                    match work {
-                        Work::One(job) => {
-                            let settlement = execute(&ctx, &job, &cancel, &cancels);
-                            vec![(job, settlement)]
-                        }
-                        Work::Batch(jobs) => execute_batch(&ctx, jobs, &cancel, &cancels),
-                    }
+/// What an executor thread holds.
+pub(super) struct Executor {
+    pub index: usize,
+    pub ctx: Arc<PoolContext>,
+    pub jobs: Receiver<Work>,
+    pub finished: UnboundedSender<Settlement>,
+    pub cancel: CancelFlag,
+    pub cancels: Arc<Cancels>,
+    pub stopping: Arc<AtomicBool>,
+    pub pace: Arc<Pace>,
+}
+
+impl Executor {
+    pub(super) fn spawn(self) -> JoinHandle<()> {
+        std::thread::Builder::new()
+            .name(format!("executor-{}", self.index))
+            .spawn(move || self.run())
+            .expect("spawning an executor thread")
+    }
+
+    fn run(self) {
+        let ctx = &self.ctx;
+        for work in self.jobs.iter() {
+            let began = Instant::now();
+            let done = if self.stopping.load(Ordering::SeqCst) {
+                let jobs = match work {
+                    Work::One(job) => vec![job],
+                    Work::Batch(jobs) => jobs,
                 };
-                for (job, settlement) in done {
-                    log_outcome(&job, &settlement);
-                    if !matches!(settlement.action, SettleAction::Release) {
-                        ctx.metrics
-                            .attempt_finished(&job.job_type, &settlement.record);
+                jobs.into_iter()
+                    .map(|job| {
+                        let settlement = put_back(ctx, &job);
+                        (job, settlement)
+                    })
+                    .collect()
+            } else {
+                match work {
+                    Work::One(job) => {
+                        let settlement = execute(ctx, &job, &self.cancel, &self.cancels);
+                        vec![(job, settlement)]
                     }
-                    if finished.send(settlement).is_err() {
-                        warn!(job_id = %job.id, "the settler is gone; the job will be rescued");
-                    }
+                    Work::Batch(jobs) => execute_batch(ctx, jobs, &self.cancel, &self.cancels),
+                }
+            };
+            let count = done.len();
+            for (job, settlement) in done {
+                log_outcome(&job, &settlement);
+                if !matches!(settlement.action, SettleAction::Release) {
+                    ctx.metrics
+                        .attempt_finished(&job.job_type, &settlement.record);
+                }
+                if self.finished.send(settlement).is_err() {
+                    warn!(job_id = %job.id, "the settler is gone; the job will be rescued");
                 }
             }
-        })
-        .expect("spawning an executor thread")
+            self.pace.finished(count, began.elapsed());
+        }
+    }
 }
 
 /// One line per finished attempt, carrying the job's id, type and attempt, so a log

@@ -11,6 +11,7 @@
 //!
 //! - `batches.rs` groups the claimed jobs of types a plugin takes in batches;
 //! - `cancels.rs` (a task) interrupts the attempts of jobs a user cancelled;
+//! - `pace.rs` decides how many jobs the dispatcher claims ahead of the executors;
 //! - `kv.rs` reads the plugins' key-value stores from the database for the runtime.
 //!
 //! Shutdown (`shutdown`): stop claiming, let running attempts finish within the grace
@@ -21,6 +22,7 @@ mod cancels;
 mod dispatcher;
 mod executor;
 mod kv;
+mod pace;
 mod settler;
 
 use std::collections::HashSet;
@@ -120,20 +122,23 @@ impl WorkerPool {
         let (settle_tx, settle_rx) = tokio::sync::mpsc::unbounded_channel();
 
         let cancels = Arc::new(cancels::Cancels::default());
+        let pace = Arc::new(pace::Pace::default());
         let mut cancel_flags = Vec::new();
         let mut executors = Vec::new();
         for index in 0..ctx.config.concurrency {
             let cancel = CancelFlag::default();
             cancel_flags.push(cancel.clone());
-            executors.push(executor::spawn(
+            let executor = executor::Executor {
                 index,
-                ctx.clone(),
-                job_rx.clone(),
-                settle_tx.clone(),
+                ctx: ctx.clone(),
+                jobs: job_rx.clone(),
+                finished: settle_tx.clone(),
                 cancel,
-                cancels.clone(),
-                stopping.clone(),
-            ));
+                cancels: cancels.clone(),
+                stopping: stopping.clone(),
+                pace: pace.clone(),
+            };
+            executors.push(executor.spawn());
         }
         drop(settle_tx);
         let canceller = tokio::spawn(cancels::run(
@@ -146,6 +151,7 @@ impl WorkerPool {
             ctx.clone(),
             job_tx,
             in_flight.clone(),
+            pace,
             stop_rx,
         ));
         let settler = tokio::spawn(settler::run(ctx, settle_rx, in_flight));

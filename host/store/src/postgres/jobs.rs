@@ -63,19 +63,27 @@ pub async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob], wake: bool) 
 // it takes; SKIP LOCKED passes over rows another claimer holds at that moment instead
 // of waiting for it, so concurrent claimers (other pools, other hosts) each get
 // different jobs without queueing behind one another. A row another claimer already
-// took and committed is no longer pending when it is locked, and is passed over too, as
-// is a row of a paused queue (a lookup in the small `paused_queues`). It takes nothing
-// while any rate or concurrency limit exists (a one-time filter in the plan): then
+// took and committed is no longer pending when it is locked, and is passed over too.
+// The ids come back as one array, which the UPDATE reaches through the primary key.
+//
+// A row of a paused queue is passed over by a lookup in the small `paused_queues`, made
+// only when some queue is paused. Written as a plain NOT EXISTS, the planner turned it
+// into an anti-join whose estimate (an empty table is taken for a thousand rows) came
+// out at one row, and then sorted every pending job instead of walking the index: a
+// claim of 1,000 from 20,000 took 14 ms instead of 1. It takes nothing while any rate
+// or concurrency limit exists (a one-time filter in the plan): then
 // `limits::claim_limited` claims instead.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = $1, \
          started_at = $2 \
-         WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $2 \
-                      AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue) \
-                      AND NOT EXISTS (SELECT 1 FROM job_limits) \
-                      ORDER BY priority DESC, run_at, created_at LIMIT $3 \
-                      FOR UPDATE SKIP LOCKED) \
+         WHERE id = ANY (ARRAY( \
+             SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $2 \
+             AND (NOT EXISTS (SELECT 1 FROM paused_queues) \
+                  OR NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue)) \
+             AND NOT EXISTS (SELECT 1 FROM job_limits) \
+             ORDER BY priority DESC, run_at, created_at LIMIT $3 \
+             FOR UPDATE SKIP LOCKED)) \
          RETURNING {CLAIMED_COLUMNS}"
     )
 });

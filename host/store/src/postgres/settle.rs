@@ -1,6 +1,7 @@
 //! Settling finished attempts, in the caller's transaction. A batch costs a handful of
-//! statements whatever its size: one locks the entries' jobs and keeps those still
-//! theirs, one statement per kind of outcome applies them, one inserts the attempt rows
+//! statements whatever its size: completions are checked and applied in one; for the
+//! other outcomes one locks the entries' jobs and keeps those still theirs, and one
+//! statement per kind of outcome applies them; one inserts the attempt rows
 //! and one the follow-ups. Each statement takes the batch as one array per column
 //! (`UNNEST($1::text[], …)`), so its text, and its prepared plan, is the same for a
 //! batch of one and a batch of a thousand. A completed attempt gets no `job_attempts`
@@ -19,26 +20,30 @@ use crate::error::db;
 use crate::model::*;
 
 pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<SettleReport> {
-    let (live, waited_on) = still_held(conn, batch).await?;
-    let (mut completed, mut retried, mut dead, mut released) = (vec![], vec![], vec![], vec![]);
+    let (completions, others): (Vec<&Settlement>, Vec<&Settlement>) = batch
+        .iter()
+        .partition(|s| matches!(s.action, SettleAction::Complete { .. }));
+    let (completed, mut waited_on) = complete(conn, &completions).await?;
+    let (others, others_waited_on) = still_held(conn, &others).await?;
+    waited_on.extend(others_waited_on);
+    let (mut retried, mut dead, mut released) = (vec![], vec![], vec![]);
     let mut cancelled = vec![];
-    for &s in &live {
+    for &s in &others {
         match &s.action {
-            SettleAction::Complete { .. } => completed.push(s),
+            SettleAction::Complete { .. } => unreachable!("completions are settled above"),
             SettleAction::Retry { .. } => retried.push(s),
             SettleAction::DeadLetter { .. } => dead.push(s),
             SettleAction::Release => released.push(s),
             SettleAction::Cancel => cancelled.push(s),
         }
     }
-    complete(conn, &completed).await?;
     kv::apply(conn, &completed).await?;
     retry(conn, &retried).await?;
     dead_letter(conn, &dead).await?;
     release(conn, &released).await?;
     cancel(conn, &cancelled).await?;
 
-    let attempts: Vec<&AttemptRecord> = live
+    let attempts: Vec<&AttemptRecord> = others
         .iter()
         .filter(|s| {
             matches!(
@@ -68,15 +73,16 @@ pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<Set
             .await
             .map_err(db("notifying daemons of new work"))?;
     }
+    let applied = completed.len() + others.len();
     Ok(SettleReport {
-        applied: live.len(),
-        stale: batch.len() - live.len(),
+        applied,
+        stale: batch.len() - applied,
         released: unblocked,
     })
 }
 
-/// The entries whose job is still running, locked by their worker, at their attempt;
-/// the rest were overtaken (rescued, maybe claimed again) and change nothing. Also the
+/// The entries (other than completions) whose job is still running, locked by their
+/// worker, at their attempt; the rest were overtaken (rescued, maybe claimed again) and change nothing. Also the
 /// ids of those jobs that other jobs wait on (`has_dependents`, read under the lock),
 /// whose waiters the settlement moves on; for most batches there are none.
 ///
@@ -87,7 +93,7 @@ pub async fn settle(conn: &mut PgConnection, batch: &[Settlement]) -> Result<Set
 /// deadlocking.
 async fn still_held<'a>(
     conn: &mut PgConnection,
-    batch: &'a [Settlement],
+    batch: &[&'a Settlement],
 ) -> Result<(Vec<&'a Settlement>, Vec<&'a str>)> {
     if batch.is_empty() {
         return Ok((Vec::new(), Vec::new()));
@@ -134,7 +140,7 @@ async fn still_held<'a>(
     let mut seen = HashSet::new();
     let mut live = Vec::new();
     let mut watched = Vec::new();
-    for ((s, held), waited_on) in batch.iter().zip(held).zip(waited_on) {
+    for ((&s, held), waited_on) in batch.iter().zip(held).zip(waited_on) {
         if held && seen.insert(s.record.job_id.as_str()) {
             live.push(s);
             if waited_on {
@@ -166,9 +172,17 @@ fn digests<'a>(settlements: &[&'a Settlement]) -> Vec<Option<&'a str>> {
         .collect()
 }
 
-async fn complete(conn: &mut PgConnection, completed: &[&Settlement]) -> Result<()> {
+/// Completes the jobs still running under their attempt, each checked in the statement
+/// that completes it: the row lock the update takes is the only one, where locking
+/// first (as `still_held` does) would write every row twice. A job a rescue changed
+/// meanwhile is checked again in its new state and left alone. Returns the completions
+/// that applied, and the ids of those of their jobs that other jobs wait on.
+async fn complete<'a>(
+    conn: &mut PgConnection,
+    completed: &[&'a Settlement],
+) -> Result<(Vec<&'a Settlement>, Vec<&'a str>)> {
     if completed.is_empty() {
-        return Ok(());
+        return Ok((Vec::new(), Vec::new()));
     }
     let results: Vec<&str> = completed
         .iter()
@@ -177,13 +191,18 @@ async fn complete(conn: &mut PgConnection, completed: &[&Settlement]) -> Result<
             _ => unreachable!("only completions come here"),
         })
         .collect();
-    sqlx::query(
+    // In id order, as the rescue locks them, so that the two cannot deadlock.
+    let applied = sqlx::query(
         "UPDATE jobs SET status = 'completed', result = s.output, started_at = s.began_at, \
          finished_at = s.done_at, fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, \
          completed_by = s.worker, locked_by = NULL \
-         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], \
-                     $7::text[]) \
-         AS s (job_id, output, began_at, done_at, fuel, digest, worker) WHERE jobs.id = s.job_id",
+         FROM (SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], \
+                                    $6::text[], $7::text[], $8::int4[]) WITH ORDINALITY \
+               AS u (job_id, output, began_at, done_at, fuel, digest, worker, attempt_no, n) \
+               ORDER BY job_id) AS s \
+         WHERE jobs.id = s.job_id AND jobs.status = 'running' AND jobs.locked_by = s.worker \
+         AND jobs.attempt = s.attempt_no \
+         RETURNING s.n, jobs.has_dependents",
     )
     .bind(job_ids(completed))
     .bind(results)
@@ -207,10 +226,28 @@ async fn complete(conn: &mut PgConnection, completed: &[&Settlement]) -> Result<
             .map(|s| s.record.worker_id.as_str())
             .collect::<Vec<_>>(),
     )
-    .execute(&mut *conn)
+    .bind(
+        completed
+            .iter()
+            .map(|s| int(s.record.attempt))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *conn)
     .await
     .map_err(db("completing jobs"))?;
-    Ok(())
+    let mut done = Vec::with_capacity(applied.len());
+    let mut waited_on = Vec::new();
+    for row in &applied {
+        // WITH ORDINALITY counts from 1.
+        let n: i64 = row.try_get(0).map_err(db("completing jobs"))?;
+        let dependents: bool = row.try_get(1).map_err(db("completing jobs"))?;
+        let s = completed[n as usize - 1];
+        done.push(s);
+        if dependents {
+            waited_on.push(s.record.job_id.as_str());
+        }
+    }
+    Ok((done, waited_on))
 }
 
 async fn retry(conn: &mut PgConnection, retried: &[&Settlement]) -> Result<()> {

@@ -41,15 +41,18 @@ mod unique;
 mod workers;
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::{StoreError, db};
 use crate::model::*;
@@ -121,6 +124,38 @@ impl From<Synchronous> for SqliteSynchronous {
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// Taken by every write transaction of this process, so that its writers (the
+    /// dispatcher's claims and the settler's settlements, above all) queue here in
+    /// order, instead of in SQLite's busy handler, which sleeps 1, 2, 5, 10 ms... between
+    /// tries: under load that left the one writer idle for much of the time. Other
+    /// processes (the CLI) still wait through the busy timeout.
+    write_lock: Arc<Mutex<()>>,
+}
+
+/// A write transaction holding the store's write lock until it ends.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _lock: OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
 }
 
 /// The file a URL names: `sqlite://PATH`, `sqlite:PATH`, or a bare path.
@@ -162,15 +197,22 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(db("opening the SQLite database"))?;
-        Ok(SqliteStore { pool, path })
+        Ok(SqliteStore {
+            pool,
+            path,
+            write_lock: Arc::default(),
+        })
     }
 
     /// A write transaction that holds the write lock from its first statement.
-    async fn write(&self, context: &'static str) -> Result<Transaction<'static, Sqlite>> {
-        self.pool
+    async fn write(&self, context: &'static str) -> Result<WriteTx> {
+        let lock = self.write_lock.clone().lock_owned().await;
+        let tx = self
+            .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(db(context))
+            .map_err(db(context))?;
+        Ok(WriteTx { tx, _lock: lock })
     }
 }
 
