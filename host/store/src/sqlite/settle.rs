@@ -1,10 +1,11 @@
 //! Settling finished attempts. A batch costs a handful of statements whatever its
-//! size: one query finds the entries whose job is still theirs, one statement per kind
-//! of outcome applies them, and multi-row INSERTs add the attempt rows and follow-ups.
-//! A completed attempt gets no `job_attempts` row: the job row keeps its facts (see
-//! `admin::job_attempts`), which spares the busiest path an insert and two index updates.
+//! size: completions are checked and applied in one; for the other outcomes one query
+//! finds the entries whose job is still theirs, and one statement per kind applies them;
+//! multi-row INSERTs add the attempt rows and follow-ups. A completed attempt gets no
+//! `job_attempts` row: the job row keeps its facts (see `admin::job_attempts`), which
+//! spares the busiest path an insert and two index updates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -16,26 +17,30 @@ use crate::error::db;
 use crate::model::*;
 
 pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result<SettleReport> {
-    let (live, waited_on) = still_held(conn, batch).await?;
-    let (mut completed, mut retried, mut dead, mut released) = (vec![], vec![], vec![], vec![]);
+    let (completions, others): (Vec<&Settlement>, Vec<&Settlement>) = batch
+        .iter()
+        .partition(|s| matches!(s.action, SettleAction::Complete { .. }));
+    let (completed, mut waited_on) = complete(conn, &completions).await?;
+    let (others, others_waited_on) = still_held(conn, &others).await?;
+    waited_on.extend(others_waited_on);
+    let (mut retried, mut dead, mut released) = (vec![], vec![], vec![]);
     let mut cancelled = vec![];
-    for &s in &live {
+    for &s in &others {
         match &s.action {
-            SettleAction::Complete { .. } => completed.push(s),
+            SettleAction::Complete { .. } => unreachable!("completions are settled above"),
             SettleAction::Retry { .. } => retried.push(s),
             SettleAction::DeadLetter { .. } => dead.push(s),
             SettleAction::Release => released.push(s),
             SettleAction::Cancel => cancelled.push(s),
         }
     }
-    complete(conn, &completed).await?;
     kv::apply(conn, &completed).await?;
     retry(conn, &retried).await?;
     dead_letter(conn, &dead).await?;
     release(conn, &released).await?;
     cancel(conn, &cancelled).await?;
 
-    let attempts: Vec<&AttemptRecord> = live
+    let attempts: Vec<&AttemptRecord> = others
         .iter()
         .filter(|s| {
             matches!(
@@ -56,20 +61,22 @@ pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result
     insert_jobs(conn, &plain).await?;
     flow::insert_after(conn, &after, false).await?;
     let released = flow::propagate(conn, &waited_on).await?;
+    let applied = completed.len() + others.len();
     Ok(SettleReport {
-        applied: live.len(),
-        stale: batch.len() - live.len(),
+        applied,
+        stale: batch.len() - applied,
         released,
     })
 }
 
-/// The entries whose job is still running, locked by their worker, at their attempt.
+/// The entries (other than completions) whose job is still running, locked by their
+/// worker, at their attempt.
 /// The rest were overtaken (rescued, maybe claimed again) and change nothing. Also the
 /// ids of those jobs that other jobs wait on (`has_dependents`), whose waiters the
 /// settlement moves on; for most batches there are none.
 async fn still_held<'a>(
     conn: &mut SqliteConnection,
-    batch: &'a [Settlement],
+    batch: &[&'a Settlement],
 ) -> Result<(Vec<&'a Settlement>, Vec<&'a str>)> {
     let mut held = vec![false; batch.len()];
     let mut waited_on = vec![false; batch.len()];
@@ -103,7 +110,7 @@ async fn still_held<'a>(
     let mut seen = HashSet::new();
     let mut live = Vec::new();
     let mut watched = Vec::new();
-    for ((s, held), waited_on) in batch.iter().zip(held).zip(waited_on) {
+    for ((&s, held), waited_on) in batch.iter().zip(held).zip(waited_on) {
         if held && seen.insert(s.record.job_id.as_str()) {
             live.push(s);
             if waited_on {
@@ -114,16 +121,20 @@ async fn still_held<'a>(
     Ok((live, watched))
 }
 
-async fn complete(conn: &mut SqliteConnection, completed: &[&Settlement]) -> Result<()> {
-    for_chunks(
-        conn,
-        "completing jobs",
-        completed,
-        "WITH s (job_id, output, began_at, done_at, fuel, digest, worker) AS (",
-        ") UPDATE jobs SET status = 'completed', result = s.output, started_at = s.began_at, \
-         finished_at = s.done_at, fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, \
-         completed_by = s.worker, locked_by = NULL FROM s WHERE jobs.id = s.job_id",
-        |row, s| {
+/// Completes the jobs still running under their attempt, each checked in the statement
+/// that completes it (no query before it), and returns the completions that applied,
+/// and the ids of those of their jobs that other jobs wait on.
+async fn complete<'a>(
+    conn: &mut SqliteConnection,
+    completed: &[&'a Settlement],
+) -> Result<(Vec<&'a Settlement>, Vec<&'a str>)> {
+    let mut done = Vec::with_capacity(completed.len());
+    let mut waited_on = Vec::new();
+    for chunk in completed.chunks(CHUNK) {
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "WITH s (job_id, output, began_at, done_at, fuel, digest, worker, attempt_no) AS (",
+        );
+        update.push_values(chunk, |mut row, s| {
             let SettleAction::Complete { result, .. } = &s.action else {
                 unreachable!("only completions come here")
             };
@@ -134,10 +145,39 @@ async fn complete(conn: &mut SqliteConnection, completed: &[&Settlement]) -> Res
                 .push_bind(r.finished_at)
                 .push_bind(r.fuel_used as i64)
                 .push_bind(&r.plugin_digest)
-                .push_bind(&r.worker_id);
-        },
-    )
-    .await
+                .push_bind(&r.worker_id)
+                .push_bind(i64::from(r.attempt));
+        });
+        // RETURNING may name only the updated table's columns in SQLite.
+        update.push(
+            ") UPDATE jobs SET status = 'completed', result = s.output, started_at = s.began_at, \
+             finished_at = s.done_at, fuel_used = jobs.fuel_used + s.fuel, \
+             plugin_digest = s.digest, completed_by = s.worker, locked_by = NULL \
+             FROM s WHERE jobs.id = s.job_id AND jobs.status = 'running' \
+             AND jobs.locked_by = s.worker AND jobs.attempt = s.attempt_no \
+             RETURNING jobs.id, jobs.has_dependents",
+        );
+        let applied = update
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db("completing jobs"))?;
+        let by_id: HashMap<&str, &'a Settlement> = chunk
+            .iter()
+            .rev()
+            .map(|&s| (s.record.job_id.as_str(), s))
+            .collect();
+        for row in &applied {
+            let id: &str = row.try_get(0).map_err(db("completing jobs"))?;
+            let dependents: bool = row.try_get(1).map_err(db("completing jobs"))?;
+            let Some(&s) = by_id.get(id) else { continue };
+            done.push(s);
+            if dependents {
+                waited_on.push(s.record.job_id.as_str());
+            }
+        }
+    }
+    Ok((done, waited_on))
 }
 
 async fn retry(conn: &mut SqliteConnection, retried: &[&Settlement]) -> Result<()> {
