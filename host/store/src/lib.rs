@@ -25,6 +25,7 @@ pub mod limits;
 mod model;
 mod postgres;
 mod schema;
+mod settling;
 mod sqlite;
 pub mod testing;
 

@@ -47,7 +47,7 @@ impl Pace {
             // Nothing measured yet: a job per executor waiting, until attempts say more.
             executors
         } else {
-            (executors as u128 * WINDOW.as_nanos() / average as u128).min(most_ahead as u128)
+            (executors as u128 * WINDOW.as_nanos() / average as u128).min(usize::MAX as u128)
                 as usize
         };
         executors + ahead.min(most_ahead)

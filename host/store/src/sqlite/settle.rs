@@ -15,49 +15,21 @@ use super::{flow, kv};
 use crate::Result;
 use crate::error::db;
 use crate::model::*;
+use crate::settling::{Others, followups, split_completions};
 
 pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result<SettleReport> {
-    let (completions, others): (Vec<&Settlement>, Vec<&Settlement>) = batch
-        .iter()
-        .partition(|s| matches!(s.action, SettleAction::Complete { .. }));
+    let (completions, others) = split_completions(batch);
     let (completed, mut waited_on) = complete(conn, &completions).await?;
     let (others, others_waited_on) = still_held(conn, &others).await?;
     waited_on.extend(others_waited_on);
-    let (mut retried, mut dead, mut released) = (vec![], vec![], vec![]);
-    let mut cancelled = vec![];
-    for &s in &others {
-        match &s.action {
-            SettleAction::Complete { .. } => unreachable!("completions are settled above"),
-            SettleAction::Retry { .. } => retried.push(s),
-            SettleAction::DeadLetter { .. } => dead.push(s),
-            SettleAction::Release => released.push(s),
-            SettleAction::Cancel => cancelled.push(s),
-        }
-    }
+    let sorted = Others::sort(&others);
     kv::apply(conn, &completed).await?;
-    retry(conn, &retried).await?;
-    dead_letter(conn, &dead).await?;
-    release(conn, &released).await?;
-    cancel(conn, &cancelled).await?;
-
-    let attempts: Vec<&AttemptRecord> = others
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.action,
-                SettleAction::Retry { .. } | SettleAction::DeadLetter { .. } | SettleAction::Cancel
-            )
-        })
-        .map(|s| &s.record)
-        .collect();
-    insert_attempts(conn, &attempts).await?;
-    let (plain, after): (Vec<&NewJob>, Vec<&NewJob>) = completed
-        .iter()
-        .flat_map(|s| match &s.action {
-            SettleAction::Complete { followups, .. } => followups.as_slice(),
-            _ => &[],
-        })
-        .partition(|j| j.after.is_empty());
+    retry(conn, &sorted.retried).await?;
+    dead_letter(conn, &sorted.dead).await?;
+    release(conn, &sorted.released).await?;
+    cancel(conn, &sorted.cancelled).await?;
+    insert_attempts(conn, &sorted.attempts).await?;
+    let (plain, after) = followups(&completed);
     insert_jobs(conn, &plain).await?;
     flow::insert_after(conn, &after, false).await?;
     let released = flow::propagate(conn, &waited_on).await?;
@@ -70,8 +42,7 @@ pub async fn settle(conn: &mut SqliteConnection, batch: &[Settlement]) -> Result
 }
 
 /// The entries (other than completions) whose job is still running, locked by their
-/// worker, at their attempt.
-/// The rest were overtaken (rescued, maybe claimed again) and change nothing. Also the
+/// worker, at their attempt. The rest were overtaken (rescued, maybe claimed again) and change nothing. Also the
 /// ids of those jobs that other jobs wait on (`has_dependents`), whose waiters the
 /// settlement moves on; for most batches there are none.
 async fn still_held<'a>(
