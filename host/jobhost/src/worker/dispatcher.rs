@@ -32,8 +32,11 @@ pub(super) async fn run(
     pace: Arc<Pace>,
     mut stop: watch::Receiver<bool>,
 ) {
-    // At most a claim waiting and a claim's worth of finished attempts being settled,
-    // so that an executor need not wait for a database round trip.
+    // Claimed ahead: at most a claim being worked through and the next one waiting, so
+    // that an executor need not wait for a database round trip. Finished attempts
+    // waiting for their settlement do not count against it (they hold no executor and
+    // delay no other job), unless more than two settlement batches' worth pile up:
+    // then the database is behind, and claiming more would only add to the pile.
     let most_ahead = 2 * ctx.config.claim_batch as usize;
     let mut unsure = false;
     loop {
@@ -60,7 +63,11 @@ pub(super) async fn run(
         let capacity = pace
             .capacity(ctx.config.concurrency, most_ahead)
             .max(batch_room);
-        let room = capacity.saturating_sub(in_flight.get());
+        let room = if in_flight.settling() > most_ahead {
+            0
+        } else {
+            capacity.saturating_sub(in_flight.unfinished())
+        };
         if room > 0 {
             let params = ClaimParams {
                 worker_id: ctx.worker_id.clone(),

@@ -15,10 +15,10 @@ use jobhost_store::{
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, info_span, warn};
 
-use super::PoolContext;
 use super::batches::Work;
 use super::cancels::Cancels;
 use super::pace::Pace;
+use super::{InFlight, PoolContext};
 use crate::config::DEFAULT_MAX_ATTEMPTS;
 use crate::queue::EnqueueRequest;
 use crate::queue::outcome::{AttemptFacts, AttemptResult, settlement_for};
@@ -33,6 +33,7 @@ pub(super) struct Executor {
     pub cancels: Arc<Cancels>,
     pub stopping: Arc<AtomicBool>,
     pub pace: Arc<Pace>,
+    pub in_flight: Arc<InFlight>,
 }
 
 impl Executor {
@@ -68,6 +69,8 @@ impl Executor {
                 }
             };
             let count = done.len();
+            // Counted before the settler can see them, which releases them.
+            self.in_flight.finished(count);
             for (job, settlement) in done {
                 log_outcome(&job, &settlement);
                 if !matches!(settlement.action, SettleAction::Release) {

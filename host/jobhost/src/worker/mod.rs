@@ -67,10 +67,12 @@ impl PoolContext {
 }
 
 /// Jobs claimed and not yet settled: the pool's measure of how full it is, and (by id)
-/// what it knows it holds, so that a claim whose answer was lost can be found.
+/// what it knows it holds, so that a claim whose answer was lost can be found. Of
+/// those, `finished` have run and wait only for their settlement to be written.
 #[derive(Default)]
 pub(crate) struct InFlight {
     count: AtomicUsize,
+    finished: AtomicUsize,
     ids: Mutex<HashSet<String>>,
     freed: Notify,
 }
@@ -82,12 +84,19 @@ impl InFlight {
         self.count.fetch_add(jobs.len(), Ordering::SeqCst);
     }
 
+    /// Called by an executor once it has handed `jobs` settlements to the settler.
+    fn finished(&self, jobs: usize) {
+        self.finished.fetch_add(jobs, Ordering::SeqCst);
+        self.freed.notify_one();
+    }
+
     /// Called once the settlements are committed (or found stale).
     fn release(&self, settled: &[Settlement]) {
         let mut ids = self.ids.lock().expect("in-flight lock");
         for s in settled {
             ids.remove(&s.record.job_id);
         }
+        self.finished.fetch_sub(settled.len(), Ordering::SeqCst);
         self.count.fetch_sub(settled.len(), Ordering::SeqCst);
         self.freed.notify_one();
     }
@@ -99,6 +108,18 @@ impl InFlight {
 
     fn get(&self) -> usize {
         self.count.load(Ordering::SeqCst)
+    }
+
+    /// Claimed jobs that wait for an executor or run in one.
+    fn unfinished(&self) -> usize {
+        self.count
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.finished.load(Ordering::SeqCst))
+    }
+
+    /// Finished jobs whose settlement is not written yet.
+    fn settling(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
     }
 }
 
@@ -137,6 +158,7 @@ impl WorkerPool {
                 cancels: cancels.clone(),
                 stopping: stopping.clone(),
                 pace: pace.clone(),
+                in_flight: in_flight.clone(),
             };
             executors.push(executor.spawn());
         }

@@ -3,6 +3,7 @@
 
 use sqlx::{PgConnection, PgPool};
 
+use super::batch_query;
 use crate::Result;
 use crate::error::db;
 use crate::model::*;
@@ -36,7 +37,7 @@ pub async fn apply(conn: &mut PgConnection, completed: &[&Settlement]) -> Result
         .map_err(db("writing plugins' key-value stores"))?;
     }
     if !removed.is_empty() {
-        sqlx::query(
+        batch_query(
             "DELETE FROM plugin_kv USING UNNEST($1::text[], $2::text[]) AS r (plugin, key) \
              WHERE plugin_kv.plugin = r.plugin AND plugin_kv.key = r.key",
         )

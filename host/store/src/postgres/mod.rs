@@ -64,6 +64,16 @@ pub const CHANNEL: &str = "jobhost_jobs";
 /// notifications in one transaction are delivered once.
 const NOTIFY_SQL: &str = "SELECT pg_notify('jobhost_jobs', '')";
 
+/// A statement that joins a batch, given as one array per column (`UNNEST`), to a
+/// table: planned afresh for each batch, with its arrays' real lengths. A statement
+/// kept prepared gets a generic plan after five runs, which takes an array parameter
+/// for ten elements; for the completion of a thousand jobs that plan was a nested loop
+/// over the batch for each job, a million comparisons: 680 ms, against 19 ms planned
+/// for the batch. Planning costs well under a millisecond.
+fn batch_query(sql: &str) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql).persistent(false)
+}
+
 /// The daemon claims, settles, beats its heartbeat and rescues at once; the CLI uses
 /// one or two. Listening takes a connection of its own, outside the pool.
 const DEFAULT_MAX_CONNECTIONS: u32 = 8;

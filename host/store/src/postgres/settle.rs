@@ -11,9 +11,9 @@ use std::collections::HashSet;
 
 use sqlx::{PgConnection, Row};
 
-use super::NOTIFY_SQL;
 use super::jobs::insert_jobs;
 use super::rows::{fuel, int};
+use super::{NOTIFY_SQL, batch_query};
 use super::{flow, kv};
 use crate::Result;
 use crate::error::db;
@@ -70,11 +70,11 @@ async fn still_held<'a>(
     if batch.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let found = sqlx::query(
+    let found = batch_query(
         "SELECT s.n, jobs.has_dependents FROM UNNEST($1::text[], $2::text[], $3::int4[]) WITH ORDINALITY \
          AS s (job_id, worker_id, attempt_no, n) \
          JOIN jobs ON jobs.id = s.job_id \
-         WHERE jobs.status = 'running' AND jobs.locked_by = s.worker_id \
+         WHERE jobs.id = ANY ($1) AND jobs.status = 'running' AND jobs.locked_by = s.worker_id \
          AND jobs.attempt = s.attempt_no \
          ORDER BY jobs.id FOR UPDATE OF jobs",
     )
@@ -164,7 +164,7 @@ async fn complete<'a>(
         })
         .collect();
     // In id order, as the rescue locks them, so that the two cannot deadlock.
-    let applied = sqlx::query(
+    let applied = batch_query(
         "UPDATE jobs SET status = 'completed', result = s.output, started_at = s.began_at, \
          finished_at = s.done_at, fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, \
          completed_by = s.worker, locked_by = NULL \
@@ -172,8 +172,8 @@ async fn complete<'a>(
                                     $6::text[], $7::text[], $8::int4[]) WITH ORDINALITY \
                AS u (job_id, output, began_at, done_at, fuel, digest, worker, attempt_no, n) \
                ORDER BY job_id) AS s \
-         WHERE jobs.id = s.job_id AND jobs.status = 'running' AND jobs.locked_by = s.worker \
-         AND jobs.attempt = s.attempt_no \
+         WHERE jobs.id = ANY ($1) AND jobs.id = s.job_id AND jobs.status = 'running' \
+         AND jobs.locked_by = s.worker AND jobs.attempt = s.attempt_no \
          RETURNING s.n, jobs.has_dependents",
     )
     .bind(job_ids(completed))
@@ -233,7 +233,7 @@ async fn retry(conn: &mut PgConnection, retried: &[&Settlement]) -> Result<()> {
             _ => unreachable!("only retries come here"),
         })
         .unzip();
-    sqlx::query(
+    batch_query(
         "UPDATE jobs SET status = CASE WHEN jobs.cancel_requested THEN 'cancelled' \
          ELSE 'pending' END, run_at = s.retry_at, last_error = s.error, \
          fuel_used = jobs.fuel_used + s.fuel, plugin_digest = s.digest, locked_by = NULL \
@@ -264,7 +264,7 @@ async fn dead_letter(conn: &mut PgConnection, dead: &[&Settlement]) -> Result<()
             _ => unreachable!("only dead letters come here"),
         })
         .unzip();
-    sqlx::query(
+    batch_query(
         "WITH moved AS ( \
            DELETE FROM jobs \
            USING UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
@@ -317,7 +317,7 @@ async fn cancel(conn: &mut PgConnection, cancelled: &[&Settlement]) -> Result<()
     if cancelled.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    batch_query(
         "UPDATE jobs SET status = 'cancelled', finished_at = s.done_at, \
          last_error = 'cancelled while running', fuel_used = jobs.fuel_used + s.fuel, \
          plugin_digest = s.digest, locked_by = NULL \
