@@ -33,7 +33,7 @@ impl PayloadSchema {
             .iter_errors(payload)
             .take(5)
             .map(|e| {
-                let path = e.instance_path.to_string();
+                let path = e.instance_path().to_string();
                 let field = if path.is_empty() {
                     "(root)".to_string()
                 } else {
