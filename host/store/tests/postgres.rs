@@ -324,3 +324,84 @@ async fn a_missing_database_or_a_bad_url_is_reported_clearly() {
     assert!(matches!(e, StoreError::InvalidUrl { .. }), "{e}");
     assert!(!e.to_string().contains("secret"), "{e}");
 }
+
+// With a limit on one type, a claim whose next jobs no limit applies to takes them
+// without the limits' row locks, so claimers of unlimited work never take turns. Here
+// another connection holds those locks (as a claimer of limited work does for the
+// length of its claim) while this one claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_of_unlimited_jobs_does_not_wait_for_the_limits_lock() {
+    let database = TestDatabase::create();
+    let store = open(&database).await;
+    store
+        .set_limit(&SetLimit {
+            scope: LimitScope::Type,
+            name: "throttled".into(),
+            rate_per_minute: None,
+            concurrency: Some(1),
+            now: T0,
+        })
+        .await
+        .unwrap();
+    store
+        .enqueue(&(0..10).map(job).collect::<Vec<_>>())
+        .await
+        .unwrap();
+
+    let mut holder = PgConnection::connect(database.url()).await.unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("SELECT * FROM job_limits FOR UPDATE")
+        .await
+        .unwrap();
+    let params = ClaimParams {
+        worker_id: "w".into(),
+        limit: 5,
+        now: T0 + 1,
+    };
+    let claimed = tokio::time::timeout(NOTIFY_TIMEOUT, store.claim(&params))
+        .await
+        .expect("the claim waited for the limits' lock")
+        .unwrap();
+    holder.execute("ROLLBACK").await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, ["j000000", "j000001", "j000002", "j000003", "j000004"]);
+}
+
+// Once a limited job is among the next ones, the claim takes the limits' locks and
+// honours them, and still takes the unlimited jobs around it in claim order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_meets_a_limited_job_honours_its_limit() {
+    let database = TestDatabase::create();
+    let store = open(&database).await;
+    store
+        .set_limit(&SetLimit {
+            scope: LimitScope::Type,
+            name: "throttled".into(),
+            rate_per_minute: None,
+            concurrency: Some(1),
+            now: T0,
+        })
+        .await
+        .unwrap();
+    let jobs: Vec<NewJob> = (0..6)
+        .map(|n| {
+            let mut j = job(n);
+            if n % 2 == 1 {
+                j.job_type = "throttled".into();
+            }
+            j
+        })
+        .collect();
+    store.enqueue(&jobs).await.unwrap();
+    let params = ClaimParams {
+        worker_id: "w".into(),
+        limit: 4,
+        now: T0 + 1,
+    };
+    let claimed = store.claim(&params).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
+    // j000001 is the one throttled job its concurrency of one allows; j000003 and
+    // j000005 are passed over.
+    assert_eq!(ids, ["j000000", "j000001", "j000002", "j000004"]);
+}

@@ -2,11 +2,13 @@
 //!
 //! The plain claim (`jobs.rs`) takes jobs only while `job_limits` is empty, so a
 //! database without limits claims exactly as fast as before. With limits, the claim
-//! runs here, in a transaction that first locks every limit row (`FOR UPDATE`), so
-//! claimers of limited work on every host take turns: read the limits and the running
-//! counts, then take due jobs in claim order while their limits have room
-//! (`crate::limits`), passing over the jobs of limits that have none (and, with SKIP
-//! LOCKED, rows another claimer holds), and write the spent tokens back.
+//! runs here. It first locks the next due jobs (SKIP LOCKED) and, when no limit applies
+//! to any of them, claims them at once: claimers of unlimited work do not take turns.
+//! Otherwise it locks every limit row (`FOR UPDATE`), so claimers of limited work on
+//! every host take turns: read the limits and the running counts, then take due jobs in
+//! claim order while their limits have room (`crate::limits`), passing over the jobs of
+//! limits that have none (and, with SKIP LOCKED, rows another claimer holds), and write
+//! the spent tokens back.
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -47,7 +49,7 @@ fn limit_row(row: &PgRow) -> Result<FlowLimit> {
 }
 
 /// Every limit, locked until the transaction ends.
-pub async fn lock_limits(conn: &mut PgConnection) -> Result<Vec<FlowLimit>> {
+async fn lock_limits(conn: &mut PgConnection) -> Result<Vec<FlowLimit>> {
     let rows = sqlx::query(&format!(
         "SELECT {LIMIT_COLUMNS} FROM job_limits ORDER BY scope, name FOR UPDATE"
     ))
@@ -55,6 +57,21 @@ pub async fn lock_limits(conn: &mut PgConnection) -> Result<Vec<FlowLimit>> {
     .await
     .map_err(db("locking limits"))?;
     rows.iter().map(limit_row).collect()
+}
+
+/// The types and queues that have a limit, read without locking.
+async fn limited_names(conn: &mut PgConnection) -> Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT scope, name FROM job_limits")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("reading limits"))
+}
+
+fn is_limited(limited: &[(String, String)], job: &Candidate) -> bool {
+    limited.iter().any(|(scope, name)| {
+        (scope == LimitScope::Type.as_str() && *name == job.job_type)
+            || (scope == LimitScope::Queue.as_str() && *name == job.queue)
+    })
 }
 
 pub async fn list_limits(pool: &PgPool) -> Result<Vec<FlowLimit>> {
@@ -85,12 +102,23 @@ const CANDIDATES_SQL: &str = "SELECT id, job_type, queue FROM jobs \
     ORDER BY priority DESC, run_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED";
 
 /// Claims up to `params.limit` due jobs, limited and unlimited alike, in claim order,
-/// within the limits' room.
+/// within the limits' room. Claims nothing when there are no limits (the plain claim
+/// takes the jobs then).
 pub async fn claim_limited(
     conn: &mut PgConnection,
     params: &ClaimParams,
-    limits: Vec<FlowLimit>,
 ) -> Result<Vec<ClaimedJob>> {
+    let limited = limited_names(conn).await?;
+    if limited.is_empty() {
+        return Ok(Vec::new());
+    }
+    let next = candidates(conn, params, &[], &[], params.limit as usize).await?;
+    if !next.iter().any(|job| is_limited(&limited, job)) {
+        let ids: Vec<String> = next.into_iter().map(|job| job.id).collect();
+        return mark_running(conn, params, &ids).await;
+    }
+    // Those jobs stay locked by this transaction; the rounds below find them again.
+    let limits = lock_limits(conn).await?;
     let rounds = limits.len() + 1;
     let running = running_counts(conn).await?;
     let mut allowance = Allowance::new(limits, &running, params.now);
@@ -100,26 +128,18 @@ pub async fn claim_limited(
         if want == 0 {
             break;
         }
-        let found: Vec<(String, String, String)> = sqlx::query_as(CANDIDATES_SQL)
-            .bind(params.now)
-            .bind(allowance.exhausted(LimitScope::Type))
-            .bind(allowance.exhausted(LimitScope::Queue))
-            .bind(want as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db("finding jobs to claim"))?;
-        let candidates: Vec<Candidate> = found
-            .iter()
-            .map(|(id, job_type, queue)| Candidate {
-                id: id.clone(),
-                job_type: job_type.clone(),
-                queue: queue.clone(),
-            })
-            .collect();
-        let (taken, passed_over) = allowance.take(&candidates, want);
+        let found = candidates(
+            conn,
+            params,
+            &allowance.exhausted(LimitScope::Type),
+            &allowance.exhausted(LimitScope::Queue),
+            want,
+        )
+        .await?;
+        let (taken, passed_over) = allowance.take(&found, want);
         claimed.extend(mark_running(conn, params, &taken).await?);
         // Without a job passed over, or with every due job seen, there is no more.
-        if !passed_over || candidates.len() < want {
+        if !passed_over || found.len() < want {
             break;
         }
     }
@@ -136,6 +156,33 @@ pub async fn claim_limited(
         .map_err(db("spending rate-limit tokens"))?;
     }
     Ok(claimed)
+}
+
+/// Up to `want` due jobs in claim order, locked, passing over the types and queues
+/// given (those whose limits have no room).
+async fn candidates(
+    conn: &mut PgConnection,
+    params: &ClaimParams,
+    types: &[String],
+    queues: &[String],
+    want: usize,
+) -> Result<Vec<Candidate>> {
+    let found: Vec<(String, String, String)> = sqlx::query_as(CANDIDATES_SQL)
+        .bind(params.now)
+        .bind(types)
+        .bind(queues)
+        .bind(want as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("finding jobs to claim"))?;
+    Ok(found
+        .into_iter()
+        .map(|(id, job_type, queue)| Candidate {
+            id,
+            job_type,
+            queue,
+        })
+        .collect())
 }
 
 async fn mark_running(

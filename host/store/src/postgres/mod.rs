@@ -189,14 +189,9 @@ impl Store for PostgresStore {
             return Ok(claimed);
         }
         // Nothing claimable, or limits exist: then the limited claim decides, in a
-        // transaction of its own that holds the limits' rows.
+        // transaction of its own.
         let mut tx = self.claim_transaction("claiming limited jobs").await?;
-        let found = limits::lock_limits(&mut tx).await?;
-        let mut claimed = if found.is_empty() {
-            Vec::new()
-        } else {
-            limits::claim_limited(&mut tx, params, found).await?
-        };
+        let mut claimed = limits::claim_limited(&mut tx, params).await?;
         tx.commit()
             .await
             .map_err(db("committing a limited claim"))?;
