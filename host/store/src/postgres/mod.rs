@@ -120,12 +120,11 @@ impl PostgresStore {
         &self,
         context: &'static str,
     ) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self.write(context).await?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
+        // One round trip for both: the setting rides with BEGIN.
+        self.pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
             .await
-            .map_err(db(context))?;
-        Ok(tx)
+            .map_err(db(context))
     }
 
     async fn connection(
