@@ -182,19 +182,14 @@ impl Store for PostgresStore {
         // not held and are skipped. The settlement's own commit, which waits, flushes
         // the claim first, so a job recorded completed was durably claimed.
         let mut tx = self.claim_transaction("claiming jobs").await?;
-        let claimed = jobs::claim(&mut tx, params).await?;
-        tx.commit().await.map_err(db("committing a claim"))?;
-        if !claimed.is_empty() || params.limit == 0 {
-            return Ok(claimed);
+        let mut claimed = jobs::claim(&mut tx, params).await?;
+        // Nothing claimable, or limits exist: then the limited claim decides, in the
+        // same transaction (the plain claim, having taken nothing, holds no lock).
+        if claimed.is_empty() && params.limit > 0 {
+            claimed = limits::claim_limited(&mut tx, params).await?;
+            in_claim_order(&mut claimed);
         }
-        // Nothing claimable, or limits exist: then the limited claim decides, in a
-        // transaction of its own.
-        let mut tx = self.claim_transaction("claiming limited jobs").await?;
-        let mut claimed = limits::claim_limited(&mut tx, params).await?;
-        tx.commit()
-            .await
-            .map_err(db("committing a limited claim"))?;
-        in_claim_order(&mut claimed);
+        tx.commit().await.map_err(db("committing a claim"))?;
         Ok(claimed)
     }
 
