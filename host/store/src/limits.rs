@@ -69,6 +69,17 @@ pub struct Candidate {
     pub queue: String,
 }
 
+/// Whether one of the limits, each given as (scope, name), applies to the job.
+pub fn any_applies<'a>(
+    limits: impl IntoIterator<Item = (&'a str, &'a str)>,
+    job: &Candidate,
+) -> bool {
+    limits.into_iter().any(|(scope, name)| {
+        (scope == LimitScope::Type.as_str() && name == job.job_type)
+            || (scope == LimitScope::Queue.as_str() && name == job.queue)
+    })
+}
+
 impl Allowance {
     /// `running` holds the running jobs by (job type, queue).
     pub fn new(limits: Vec<FlowLimit>, running: &[(String, String, u64)], now: Micros) -> Self {

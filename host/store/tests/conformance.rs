@@ -1908,6 +1908,7 @@ on_every_backend! {
     a_unique_key_stays_reserved_for_its_window_after_completion,
     a_plugins_schedules_are_synced_without_losing_a_due_firing,
     a_rate_limit_spaces_claims_and_a_held_job_spends_no_attempt,
+    a_claim_takes_unlimited_jobs_around_limited_ones,
     a_concurrency_limit_holds_across_concurrent_claimers,
     a_job_under_a_type_and_a_queue_limit_needs_room_in_both,
     limits_are_set_replaced_and_removed_and_a_plugin_never_overrides_an_operator,

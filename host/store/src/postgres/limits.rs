@@ -16,7 +16,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::rows::{self, CLAIMED_COLUMNS};
 use crate::Result;
 use crate::error::{StoreError, db};
-use crate::limits::{Allowance, Candidate, RATE_BURST};
+use crate::limits::{Allowance, Candidate, RATE_BURST, any_applies};
 use crate::model::*;
 
 const LIMIT_COLUMNS: &str =
@@ -67,13 +67,6 @@ async fn limited_names(conn: &mut PgConnection) -> Result<Vec<(String, String)>>
         .map_err(db("reading limits"))
 }
 
-fn is_limited(limited: &[(String, String)], job: &Candidate) -> bool {
-    limited.iter().any(|(scope, name)| {
-        (scope == LimitScope::Type.as_str() && *name == job.job_type)
-            || (scope == LimitScope::Queue.as_str() && *name == job.queue)
-    })
-}
-
 pub async fn list_limits(pool: &PgPool) -> Result<Vec<FlowLimit>> {
     let rows = sqlx::query(&format!(
         "SELECT {LIMIT_COLUMNS} FROM job_limits ORDER BY scope, name"
@@ -113,7 +106,8 @@ pub async fn claim_limited(
         return Ok(Vec::new());
     }
     let next = candidates(conn, params, &[], &[], params.limit as usize).await?;
-    if !next.iter().any(|job| is_limited(&limited, job)) {
+    let names = || limited.iter().map(|(s, n)| (s.as_str(), n.as_str()));
+    if !next.iter().any(|job| any_applies(names(), job)) {
         let ids: Vec<String> = next.into_iter().map(|job| job.id).collect();
         return mark_running(conn, params, &ids).await;
     }

@@ -13,7 +13,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use super::rows::{self, CLAIMED_COLUMNS};
 use crate::Result;
 use crate::error::{StoreError, db};
-use crate::limits::{Allowance, Candidate, RATE_BURST};
+use crate::limits::{Allowance, Candidate, RATE_BURST, any_applies};
 use crate::model::*;
 
 const LIMIT_COLUMNS: &str =
@@ -89,6 +89,14 @@ pub async fn claim_limited(
     params: &ClaimParams,
     limits: Vec<FlowLimit>,
 ) -> Result<Vec<ClaimedJob>> {
+    // When no limit applies to the next due jobs, they are claimed as they are, without
+    // counting the running jobs.
+    let next = candidates(conn, params, &[], &[], params.limit as usize).await?;
+    let names = || limits.iter().map(|l| (l.scope.as_str(), l.name.as_str()));
+    if !next.iter().any(|job| any_applies(names(), job)) {
+        let ids: Vec<String> = next.into_iter().map(|job| job.id).collect();
+        return mark_running(conn, params, &ids).await;
+    }
     let rounds = limits.len() + 1;
     let running = running_counts(conn).await?;
     let mut allowance = Allowance::new(limits, &running, params.now);
@@ -98,26 +106,18 @@ pub async fn claim_limited(
         if want == 0 {
             break;
         }
-        let found: Vec<(String, String, String)> = sqlx::query_as(CANDIDATES_SQL)
-            .bind(params.now)
-            .bind(json_list(&allowance.exhausted(LimitScope::Type)))
-            .bind(json_list(&allowance.exhausted(LimitScope::Queue)))
-            .bind(want as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db("finding jobs to claim"))?;
-        let candidates: Vec<Candidate> = found
-            .iter()
-            .map(|(id, job_type, queue)| Candidate {
-                id: id.clone(),
-                job_type: job_type.clone(),
-                queue: queue.clone(),
-            })
-            .collect();
-        let (taken, passed_over) = allowance.take(&candidates, want);
+        let found = candidates(
+            conn,
+            params,
+            &allowance.exhausted(LimitScope::Type),
+            &allowance.exhausted(LimitScope::Queue),
+            want,
+        )
+        .await?;
+        let (taken, passed_over) = allowance.take(&found, want);
         claimed.extend(mark_running(conn, params, &taken).await?);
         // Without a job passed over, or with every due job seen, there is no more.
-        if !passed_over || candidates.len() < want {
+        if !passed_over || found.len() < want {
             break;
         }
     }
@@ -134,6 +134,33 @@ pub async fn claim_limited(
         .map_err(db("spending rate-limit tokens"))?;
     }
     Ok(claimed)
+}
+
+/// Up to `want` due jobs in claim order, passing over the types and queues given
+/// (those whose limits have no room).
+async fn candidates(
+    conn: &mut SqliteConnection,
+    params: &ClaimParams,
+    types: &[String],
+    queues: &[String],
+    want: usize,
+) -> Result<Vec<Candidate>> {
+    let found: Vec<(String, String, String)> = sqlx::query_as(CANDIDATES_SQL)
+        .bind(params.now)
+        .bind(json_list(types))
+        .bind(json_list(queues))
+        .bind(want as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("finding jobs to claim"))?;
+    Ok(found
+        .into_iter()
+        .map(|(id, job_type, queue)| Candidate {
+            id,
+            job_type,
+            queue,
+        })
+        .collect())
 }
 
 async fn mark_running(

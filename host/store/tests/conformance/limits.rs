@@ -80,6 +80,30 @@ pub async fn a_rate_limit_spaces_claims_and_a_held_job_spends_no_attempt(store: 
     assert_eq!(out_of_tokens, Some(T0 + 101 * SECOND));
 }
 
+/// A claim whose next jobs are all unlimited takes them as they are; once a limited job
+/// is among them, the limit holds, and the unlimited jobs around it are still taken in
+/// claim order.
+pub async fn a_claim_takes_unlimited_jobs_around_limited_ones(store: Arc<dyn Store>) {
+    let set = limit(LimitScope::Type, "mail", None, Some(1), T0);
+    store.set_limit(&set).await.unwrap();
+    let mut jobs: Vec<NewJob> = (0..3).map(|i| job(&format!("e{i}"), 0, T0 + i)).collect();
+    jobs.extend((3..9).map(|i| {
+        let id = format!("{}{i}", if i % 2 == 1 { "m" } else { "e" });
+        if i % 2 == 1 {
+            typed(&id, "mail", T0 + i)
+        } else {
+            job(&id, 0, T0 + i)
+        }
+    }));
+    store.enqueue(&jobs).await.unwrap();
+
+    let first = claim(store.as_ref(), "w1", 2, T0 + SECOND).await;
+    assert_eq!(ids(&first), ["e0", "e1"]);
+    // Concurrency 1 for mail: m3 is taken, m5 and m7 passed over.
+    let second = claim(store.as_ref(), "w1", 4, T0 + SECOND).await;
+    assert_eq!(ids(&second), ["e2", "m3", "e4", "e6"]);
+}
+
 pub async fn a_concurrency_limit_holds_across_concurrent_claimers(store: Arc<dyn Store>) {
     const LIMIT: u64 = 3;
     const JOBS: usize = 40;
