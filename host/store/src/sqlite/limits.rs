@@ -3,9 +3,10 @@
 //! The plain claim (`jobs.rs`) runs only while `job_limits` is empty, so a database
 //! without limits claims exactly as fast as before. With limits, the claim runs here,
 //! in the same `BEGIN IMMEDIATE` transaction (which makes it atomic against every other
-//! claimer): read the limits and the running counts, then take due jobs in claim order
-//! while their limits have room (`crate::limits`), passing over the jobs of limits
-//! that have none, and write the spent tokens back.
+//! claimer). When no limit applies to the next due jobs, it takes them as they are.
+//! Otherwise it reads the limits and the running counts, then takes due jobs in claim
+//! order while their limits have room (`crate::limits`), passing over the jobs of
+//! limits that have none, and writes the spent tokens back.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
