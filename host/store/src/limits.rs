@@ -69,6 +69,17 @@ pub struct Candidate {
     pub queue: String,
 }
 
+/// A row of a candidates query: (id, job type, queue).
+impl From<(String, String, String)> for Candidate {
+    fn from((id, job_type, queue): (String, String, String)) -> Candidate {
+        Candidate {
+            id,
+            job_type,
+            queue,
+        }
+    }
+}
+
 /// Whether one of the limits, each given as (scope, name), applies to the job.
 pub fn any_applies<'a>(
     limits: impl IntoIterator<Item = (&'a str, &'a str)>,

@@ -217,3 +217,52 @@ impl WorkerPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jobhost_store::{AttemptRecord, SettleAction};
+
+    fn claimed(id: &str) -> ClaimedJob {
+        ClaimedJob {
+            id: id.into(),
+            job_type: "noop".into(),
+            queue: "default".into(),
+            payload: "{}".into(),
+            priority: 0,
+            attempt: 1,
+            max_attempts: 3,
+            created_at: 0,
+            run_at: 0,
+        }
+    }
+
+    fn settled(id: &str) -> Settlement {
+        Settlement {
+            record: AttemptRecord {
+                job_id: id.into(),
+                attempt: 1,
+                worker_id: "w".into(),
+                started_at: 0,
+                finished_at: 1,
+                outcome: "completed".into(),
+                error: None,
+                fuel_used: 0,
+                plugin_digest: None,
+            },
+            action: SettleAction::Release,
+        }
+    }
+
+    #[test]
+    fn finished_jobs_awaiting_settlement_leave_room_to_claim_until_settled() {
+        let in_flight = InFlight::default();
+        in_flight.add(&[claimed("a"), claimed("b"), claimed("c")]);
+        in_flight.finished(2);
+        assert_eq!((in_flight.unfinished(), in_flight.settling()), (1, 2));
+        assert_eq!(in_flight.get(), 3, "all three are still held");
+        in_flight.release(&[settled("a"), settled("b")]);
+        assert_eq!((in_flight.unfinished(), in_flight.settling()), (1, 0));
+        assert_eq!(in_flight.known(), ["c"]);
+    }
+}

@@ -154,14 +154,7 @@ async fn candidates(
         .fetch_all(&mut *conn)
         .await
         .map_err(db("finding jobs to claim"))?;
-    Ok(found
-        .into_iter()
-        .map(|(id, job_type, queue)| Candidate {
-            id,
-            job_type,
-            queue,
-        })
-        .collect())
+    Ok(found.into_iter().map(Candidate::from).collect())
 }
 
 async fn mark_running(
