@@ -367,3 +367,53 @@ async fn a_claim_of_unlimited_jobs_does_not_wait_for_the_limits_lock() {
     let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids, ["j000000", "j000001", "j000002", "j000003", "j000004"]);
 }
+
+// Claims go through a connection of their own, outside the pool. When it is cut, the
+// claim on it fails with an error that says so (the dispatcher then looks for jobs the
+// lost answer held), and the next claim opens it again: every job is claimed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_claiming_connection_once_cut_is_opened_again_and_nothing_is_claimed_twice() {
+    let database = TestDatabase::create();
+    let store = open(&database).await;
+    store
+        .enqueue(&(0..4).map(job).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let params = ClaimParams {
+        worker_id: "w".into(),
+        limit: 1,
+        now: T0 + 1,
+    };
+    let mut claimed: Vec<String> = store
+        .claim(&params)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+
+    let mut admin = PgConnection::connect(database.url()).await.unwrap();
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'jobhost-claimer'",
+    )
+    .bind(database.name())
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(killed, 1, "claims have one connection of their own");
+
+    let mut failures = 0;
+    while claimed.len() < 4 {
+        match store.claim(&params).await {
+            Ok(jobs) => claimed.extend(jobs.into_iter().map(|j| j.id)),
+            Err(e) => {
+                assert!(e.to_string().contains("claiming jobs"), "{e}");
+                failures += 1;
+                assert!(failures <= 1, "the claims did not recover: {e}");
+            }
+        }
+    }
+    assert_eq!(claimed, ["j000000", "j000001", "j000002", "j000003"]);
+    assert!(store.claim(&params).await.unwrap().is_empty());
+}

@@ -59,31 +59,37 @@ pub async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob], wake: bool) 
     Ok(())
 }
 
-// The subquery walks the partial index `jobs_claim` in claim order and locks the rows
-// it takes; SKIP LOCKED passes over rows another claimer holds at that moment instead
-// of waiting for it, so concurrent claimers (other pools, other hosts) each get
-// different jobs without queueing behind one another. A row another claimer already
-// took and committed is no longer pending when it is locked, and is passed over too.
-// The ids come back as one array, which the UPDATE reaches through the primary key.
+// `next` walks the partial index `jobs_claim` in claim order and locks the rows it
+// takes; SKIP LOCKED passes over rows another claimer holds at that moment instead of
+// waiting for it, so concurrent claimers (other pools, other hosts) each get different
+// jobs without queueing behind one another. A row another claimer already took and
+// committed is no longer pending when it is locked, and is passed over too. The ids
+// come back as one array, which the UPDATE reaches through the primary key.
 //
 // A row of a paused queue is passed over by a lookup in the small `paused_queues`, made
 // only when some queue is paused. Written as a plain NOT EXISTS, the planner turned it
 // into an anti-join whose estimate (an empty table is taken for a thousand rows) came
 // out at one row, and then sorted every pending job instead of walking the index: a
-// claim of 1,000 from 20,000 took 14 ms instead of 1. It takes nothing while any rate
-// or concurrency limit exists (a one-time filter in the plan): then
-// `limits::claim_limited` claims instead.
+// claim of 1,000 from 20,000 took 14 ms instead of 1.
+//
+// It takes nothing when a rate or concurrency limit applies to one of those next jobs
+// (a filter evaluated once, over them and `job_limits`): then `limits::claim_limited`
+// claims instead. Jobs no limit applies to are claimed here even while limits exist
+// for others, without reading the limits' state or taking their lock.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = $1, \
-         started_at = $2 \
-         WHERE id = ANY (ARRAY( \
-             SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $2 \
+        "WITH next AS ( \
+             SELECT id, job_type, queue FROM jobs WHERE status = 'pending' AND run_at <= $2 \
              AND (NOT EXISTS (SELECT 1 FROM paused_queues) \
                   OR NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = jobs.queue)) \
-             AND NOT EXISTS (SELECT 1 FROM job_limits) \
              ORDER BY priority DESC, run_at, created_at LIMIT $3 \
-             FOR UPDATE SKIP LOCKED)) \
+             FOR UPDATE SKIP LOCKED) \
+         UPDATE jobs SET status = 'running', attempt = attempt + 1, locked_by = $1, \
+         started_at = $2 \
+         WHERE id = ANY (ARRAY(SELECT id FROM next)) \
+         AND NOT EXISTS (SELECT 1 FROM next n JOIN job_limits l \
+             ON (l.scope = 'type' AND l.name = n.job_type) \
+             OR (l.scope = 'queue' AND l.name = n.queue)) \
          RETURNING {CLAIMED_COLUMNS}"
     )
 });

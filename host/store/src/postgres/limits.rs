@@ -1,22 +1,20 @@
 //! Rate and concurrency limits: the `job_limits` rows, and the claim that honours them.
 //!
-//! The plain claim (`jobs.rs`) takes jobs only while `job_limits` is empty, so a
-//! database without limits claims exactly as fast as before. With limits, the claim
-//! runs here. It first locks the next due jobs (SKIP LOCKED) and, when no limit applies
-//! to any of them, claims them at once: claimers of unlimited work do not take turns.
-//! Otherwise it locks every limit row (`FOR UPDATE`), so claimers of limited work on
-//! every host take turns: read the limits and the running counts, then take due jobs in
-//! claim order while their limits have room (`crate::limits`), passing over the jobs of
-//! limits that have none (and, with SKIP LOCKED, rows another claimer holds), and write
-//! the spent tokens back.
+//! The plain claim (`jobs.rs`) takes the next due jobs when no limit applies to any of
+//! them, so unlimited work claims exactly as fast with limits as without, and claimers
+//! of it do not take turns. Otherwise the claim runs here: it locks every limit row
+//! (`FOR UPDATE`), so claimers of limited work on every host take turns: read the limits
+//! and the running counts, then take due jobs in claim order while their limits have
+//! room (`crate::limits`), passing over the jobs of limits that have none (and, with
+//! SKIP LOCKED, rows another claimer holds), and write the spent tokens back.
 
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 
 use super::rows::{self, CLAIMED_COLUMNS};
 use crate::Result;
 use crate::error::{StoreError, db};
-use crate::limits::{Allowance, Candidate, RATE_BURST, any_applies};
+use crate::limits::{Allowance, Candidate, RATE_BURST};
 use crate::model::*;
 
 const LIMIT_COLUMNS: &str =
@@ -59,10 +57,10 @@ async fn lock_limits(conn: &mut PgConnection) -> Result<Vec<FlowLimit>> {
     rows.iter().map(limit_row).collect()
 }
 
-/// The types and queues that have a limit, read without locking.
-async fn limited_names(conn: &mut PgConnection) -> Result<Vec<(String, String)>> {
-    sqlx::query_as("SELECT scope, name FROM job_limits")
-        .fetch_all(&mut *conn)
+/// Whether any limit exists, read without locking.
+async fn limits_exist(conn: &mut PgConnection) -> Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM job_limits)")
+        .fetch_one(&mut *conn)
         .await
         .map_err(db("reading limits"))
 }
@@ -96,22 +94,31 @@ const CANDIDATES_SQL: &str = "SELECT id, job_type, queue FROM jobs \
 
 /// Claims up to `params.limit` due jobs, limited and unlimited alike, in claim order,
 /// within the limits' room. Claims nothing when there are no limits (the plain claim
-/// takes the jobs then).
+/// takes the jobs then). `conn` is outside a transaction: the claim opens its own, and
+/// only when some limit exists.
 pub async fn claim_limited(
     conn: &mut PgConnection,
     params: &ClaimParams,
 ) -> Result<Vec<ClaimedJob>> {
-    let limited = limited_names(conn).await?;
-    if limited.is_empty() {
+    if !limits_exist(conn).await? {
         return Ok(Vec::new());
     }
-    let next = candidates(conn, params, &[], &[], params.limit as usize).await?;
-    let names = || limited.iter().map(|(s, n)| (s.as_str(), n.as_str()));
-    if !next.iter().any(|job| any_applies(names(), job)) {
-        let ids: Vec<String> = next.into_iter().map(|job| job.id).collect();
-        return mark_running(conn, params, &ids).await;
-    }
-    // Those jobs stay locked by this transaction; the rounds below find them again.
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(db("beginning a limited claim"))?;
+    let claimed = claim_within_limits(&mut tx, params).await?;
+    tx.commit()
+        .await
+        .map_err(db("committing a limited claim"))?;
+    Ok(claimed)
+}
+
+/// The limited claim, in its transaction.
+async fn claim_within_limits(
+    conn: &mut PgConnection,
+    params: &ClaimParams,
+) -> Result<Vec<ClaimedJob>> {
     let limits = lock_limits(conn).await?;
     let rounds = limits.len() + 1;
     let running = running_counts(conn).await?;

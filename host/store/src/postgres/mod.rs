@@ -7,6 +7,7 @@
 //! (LISTEN/NOTIFY), which wake at once instead of polling tightly.
 //!
 //! - `jobs.rs`: enqueue and the one-statement claim.
+//! - `claimer.rs`: the connection of its own that a daemon claims through.
 //! - `settle.rs`: applying a batch of finished attempts.
 //! - `cancel.rs`: cancelling pending jobs, and marking running ones for their daemon.
 //! - `queues.rs`: pausing, resuming and listing queues.
@@ -27,6 +28,7 @@
 
 mod admin;
 mod cancel;
+mod claimer;
 mod cron;
 mod flow;
 mod jobs;
@@ -54,6 +56,8 @@ use sqlx::{Postgres, Transaction};
 
 pub use listen::{Change, ChangeStream};
 
+use claimer::Claimer;
+
 use crate::error::{StoreError, db};
 use crate::model::*;
 use crate::{ConnectOptions, Result, SchemaVersion, Store};
@@ -74,14 +78,15 @@ fn batch_query(sql: &str) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::Pg
     sqlx::query(sql).persistent(false)
 }
 
-/// The daemon claims, settles, beats its heartbeat and rescues at once; the CLI uses
-/// one or two. Listening takes a connection of its own, outside the pool.
+/// The daemon settles, beats its heartbeat and rescues at once; the CLI uses one or
+/// two. Claiming and listening take a connection each of their own, outside the pool.
 const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 /// How long a caller waits for a pooled connection, or for a new one to open.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct PostgresStore {
     pool: PgPool,
+    claimer: Claimer,
     /// For the listening connections, which live outside the pool.
     listen_options: PgConnectOptions,
 }
@@ -107,24 +112,16 @@ impl PostgresStore {
             .map_err(db("connecting to the PostgreSQL database"))?;
         Ok(PostgresStore {
             pool,
+            claimer: Claimer::new(
+                connect.clone().application_name("jobhost-claimer"),
+                ACQUIRE_TIMEOUT,
+            ),
             listen_options: connect.application_name("jobhost-listener"),
         })
     }
 
     async fn write(&self, context: &'static str) -> Result<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(db(context))
-    }
-
-    /// A transaction whose commit does not wait for the WAL flush: see `claim`.
-    async fn claim_transaction(
-        &self,
-        context: &'static str,
-    ) -> Result<Transaction<'static, Postgres>> {
-        // One round trip for both: the setting rides with BEGIN.
-        self.pool
-            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
-            .await
-            .map_err(db(context))
     }
 
     async fn connection(
@@ -175,22 +172,8 @@ impl Store for PostgresStore {
     }
 
     async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
-        // A claim does not wait for its commit to reach the disk (that wait, a WAL
-        // flush, was most of a claim's time: ~20 ms of ~21 on a busy machine). Should the
-        // server crash and lose it, the jobs are pending again, as if never claimed, and
-        // at worst run twice, which at-least-once allows: their settlements find them
-        // not held and are skipped. The settlement's own commit, which waits, flushes
-        // the claim first, so a job recorded completed was durably claimed.
-        let mut tx = self.claim_transaction("claiming jobs").await?;
-        let mut claimed = jobs::claim(&mut tx, params).await?;
-        // Nothing claimable, or limits exist: then the limited claim decides, in the
-        // same transaction (the plain claim, having taken nothing, holds no lock).
-        if claimed.is_empty() && params.limit > 0 {
-            claimed = limits::claim_limited(&mut tx, params).await?;
-            in_claim_order(&mut claimed);
-        }
-        tx.commit().await.map_err(db("committing a claim"))?;
-        Ok(claimed)
+        // On a connection of its own: see `claimer.rs`.
+        self.claimer.claim(params).await
     }
 
     async fn lost_claims(&self, worker_id: &str, known: &[String]) -> Result<Vec<ClaimedJob>> {
