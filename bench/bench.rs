@@ -14,7 +14,8 @@
 //!    "daemon ready", with an empty compile cache (cold) and a filled one (warm).
 //! 6. On PostgreSQL (`postgres.rs`): end-to-end throughput with one daemon and with
 //!    three, enqueue-to-start latency on an idle cluster of three, and the cost of a
-//!    claim with a million completed rows in the table against none.
+//!    claim with a million completed rows in the table against none (throughput and
+//!    claim cost as medians of three and five runs each, taken in turns).
 //!
 //! `bench/run.sh sqlite` runs 1–5 only, `bench/run.sh postgres` 6 only; no argument,
 //! everything. PostgreSQL is the test server (`JOBHOST_TEST_PG`, see
