@@ -78,8 +78,8 @@ async fn claim_on(conn: &mut PgConnection, params: &ClaimParams) -> Result<Vec<C
     if !claimed.is_empty() || params.limit == 0 {
         return Ok(claimed);
     }
-    // Nothing claimable, or limits exist: then the limited claim decides (the plain
-    // claim, having taken nothing, changed nothing).
+    // Nothing claimable, or a limit applies to one of the next jobs: then the limited
+    // claim decides (the plain claim, having taken nothing, changed nothing).
     let mut claimed = limits::claim_limited(conn, params).await?;
     in_claim_order(&mut claimed);
     Ok(claimed)
