@@ -326,7 +326,8 @@ async fn a_missing_database_or_a_bad_url_is_reported_clearly() {
 }
 
 // With a limit on one type, a claim whose next jobs no limit applies to takes them
-// without the limits' row locks, so claimers of unlimited work never take turns. Here
+// without the limits' row locks, so claimers of unlimited work never take turns, and
+// neither do claims that find nothing. Here
 // another connection holds those locks (as a claimer of limited work does for the
 // length of its claim) while this one claims.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,6 +364,16 @@ async fn a_claim_of_unlimited_jobs_does_not_wait_for_the_limits_lock() {
         .await
         .expect("the claim waited for the limits' lock")
         .unwrap();
+    // Nor does a claim that finds nothing due (an idle daemon's).
+    let before_any_is_due = ClaimParams {
+        now: T0 - 1,
+        ..params.clone()
+    };
+    let nothing = tokio::time::timeout(NOTIFY_TIMEOUT, store.claim(&before_any_is_due))
+        .await
+        .expect("the empty claim waited for the limits' lock")
+        .unwrap();
+    assert!(nothing.is_empty());
     holder.execute("ROLLBACK").await.unwrap();
     let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids, ["j000000", "j000001", "j000002", "j000003", "j000004"]);
