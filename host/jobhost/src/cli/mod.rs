@@ -55,8 +55,8 @@ pub struct Cli {
     )]
     pub sqlite_synchronous: Synchronous,
     /// The most database connections this process keeps open (default: 8 on
-    /// PostgreSQL, 4 on SQLite). A daemon on PostgreSQL opens one more to listen for
-    /// new work; see docs/deployment.md for sizing.
+    /// PostgreSQL, 4 on SQLite). A daemon on PostgreSQL opens two more, one to listen
+    /// for new work and one to claim it; see docs/deployment.md for sizing.
     #[arg(long, global = true, env = "JOBHOST_DB_POOL_SIZE")]
     pub db_pool_size: Option<u32>,
     /// Named secrets plugins may be granted by their manifests (`[capabilities]

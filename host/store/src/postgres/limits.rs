@@ -2,12 +2,12 @@
 //!
 //! The plain claim (`jobs.rs`) takes the next due jobs when no limit applies to any of
 //! them, so unlimited work claims exactly as fast with limits as without, and claimers
-//! of it do not take turns. Otherwise the claim runs here: unless, looking again, no
-//! limit applies to the next due jobs (or there are none), it locks every limit row
-//! (`FOR UPDATE`), so claimers of limited work on every host take turns: read the limits
-//! and the running counts, then take due jobs in claim order while their limits have
-//! room (`crate::limits`), passing over the jobs of limits that have none (and, with
-//! SKIP LOCKED, rows another claimer holds), and write the spent tokens back.
+//! of it do not take turns. Otherwise the claim runs here: unless nothing is due, it
+//! locks every limit row (`FOR UPDATE`), so claimers of limited work on every host take
+//! turns: read the limits and the running counts, then take due jobs in claim order
+//! while their limits have room (`crate::limits`), passing over the jobs of limits that
+//! have none (and, with SKIP LOCKED, rows another claimer holds), and write the spent
+//! tokens back.
 
 use sqlx::postgres::PgRow;
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -15,7 +15,7 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 use super::rows::{self, CLAIMED_COLUMNS};
 use crate::Result;
 use crate::error::{StoreError, db};
-use crate::limits::{Allowance, Candidate, RATE_BURST, any_applies};
+use crate::limits::{Allowance, Candidate, RATE_BURST};
 use crate::model::*;
 
 const LIMIT_COLUMNS: &str =
@@ -58,10 +58,10 @@ async fn lock_limits(conn: &mut PgConnection) -> Result<Vec<FlowLimit>> {
     rows.iter().map(limit_row).collect()
 }
 
-/// The types and queues that have a limit, read without locking.
-async fn limited_names(conn: &mut PgConnection) -> Result<Vec<(String, String)>> {
-    sqlx::query_as("SELECT scope, name FROM job_limits")
-        .fetch_all(&mut *conn)
+/// Whether any limit exists, read without locking.
+async fn limits_exist(conn: &mut PgConnection) -> Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM job_limits)")
+        .fetch_one(&mut *conn)
         .await
         .map_err(db("reading limits"))
 }
@@ -101,39 +101,32 @@ pub async fn claim_limited(
     conn: &mut PgConnection,
     params: &ClaimParams,
 ) -> Result<Vec<ClaimedJob>> {
-    let limited = limited_names(conn).await?;
-    if limited.is_empty() {
+    if !limits_exist(conn).await? {
         return Ok(Vec::new());
     }
     let mut tx = conn
         .begin()
         .await
         .map_err(db("beginning a limited claim"))?;
-    let claimed = claim_within_limits(&mut tx, params, &limited).await?;
+    let claimed = claim_within_limits(&mut tx, params).await?;
     tx.commit()
         .await
         .map_err(db("committing a limited claim"))?;
     Ok(claimed)
 }
 
-/// The limited claim, in its transaction; `limited` names the types and queues that
-/// have a limit.
+/// The limited claim, in its transaction.
 async fn claim_within_limits(
     conn: &mut PgConnection,
     params: &ClaimParams,
-    limited: &[(String, String)],
 ) -> Result<Vec<ClaimedJob>> {
-    // The plain claim took nothing: as a rule because a limit applies to one of the
-    // next jobs, but those may have been claimed meanwhile, or there may be none. When
-    // no limit applies to the next jobs now, they are taken without the limits' lock,
-    // so idle claimers do not take turns for it.
-    let next = candidates(conn, params, &[], &[], params.limit as usize).await?;
-    let names = || limited.iter().map(|(s, n)| (s.as_str(), n.as_str()));
-    if !next.iter().any(|job| any_applies(names(), job)) {
-        let ids: Vec<String> = next.into_iter().map(|job| job.id).collect();
-        return mark_running(conn, params, &ids).await;
+    // The plain claim (which takes the next jobs when no limit applies to them) took
+    // nothing. When nothing is due either, an idle claimer, that is all: it leaves
+    // without the limits' lock, so idle claimers do not take turns for it.
+    if candidates(conn, params, &[], &[], 1).await?.is_empty() {
+        return Ok(Vec::new());
     }
-    // Those jobs stay locked by this transaction; the rounds below find them again.
+    // That job stays locked by this transaction; the rounds below find it again.
     let limits = lock_limits(conn).await?;
     let rounds = limits.len() + 1;
     let running = running_counts(conn).await?;
