@@ -1,16 +1,18 @@
 //! The PostgreSQL figures: end-to-end throughput of one daemon and of three on one
-//! database (three runs of each, in turns, and their medians), enqueue-to-start latency
-//! on an idle cluster of three, and what a million completed rows in `jobs` cost a
-//! claim (five runs of each, in turns).
+//! database (five runs of each, in turns, and their medians, with the machine's CPU
+//! time per job), enqueue-to-start latency on an idle cluster of three (jobs enqueued
+//! through a pooled connection, and by a `jobhost enqueue` process each), and what a
+//! million completed rows in `jobs` cost a claim (five runs of each, in turns).
 //!
-//! Throughput: the daemons start idle, then 20,000 `noop` jobs arrive in one enqueue
-//! transaction, whose notification wakes them all; the time is from the first attempt's
-//! start to the last one's end, as the database recorded them.
+//! Throughput: the daemons start idle and drain 3,000 `noop` jobs to warm up; then
+//! 20,000 arrive in one enqueue transaction, whose notification wakes them all; the
+//! time is from the first attempt's start to the last one's end, as the database
+//! recorded them.
 
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use jobhost_store::{ClaimParams, now_micros, testing};
+use jobhost_store::{ClaimParams, Store, now_micros, testing};
 
 use super::{
     BenchWorld, LATENCY_SAMPLES, THROUGHPUT_JOBS, drain_time, noop_jobs, stop, wait_until_completed,
@@ -19,7 +21,9 @@ use super::{
 /// Daemons in the "several hosts" figures (all on this machine, sharing its two cores).
 const CLUSTER: usize = 3;
 /// Throughput runs of each, taken in turns.
-const THROUGHPUT_ROUNDS: usize = 3;
+const THROUGHPUT_ROUNDS: usize = 5;
+/// Jobs each throughput run drains before the measured ones.
+const WARM_UP_JOBS: usize = 3_000;
 /// Completed rows in the table for the claim-cost figure.
 const COMPLETED_ROWS: u64 = 1_000_000;
 /// Pending jobs the claim-cost figure claims from, and how many each claim takes.
@@ -35,20 +39,35 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 /// One daemon's throughput and three's, in turns, [`THROUGHPUT_ROUNDS`] times: a single
-/// drain on this machine varies by ±10% from run to run (the server's checkpoints, the
-/// neighbours of a virtual machine), more than the two differ.
+/// drain on this machine varies by ±15% from run to run (the server's checkpoints, the
+/// neighbours of a virtual machine), more than the two differ. Beside each, the CPU time
+/// the whole machine spent per 1,000 jobs (daemons and server together): where three
+/// daemons fight, over locks or over the cores, it shows there.
 async fn throughputs() -> anyhow::Result<()> {
     let (mut one, mut cluster) = (Vec::new(), Vec::new());
     for _ in 0..THROUGHPUT_ROUNDS {
         one.push(throughput(1).await?);
         cluster.push(throughput(CLUSTER).await?);
     }
-    let (one, cluster) = (median(&mut one), median(&mut cluster));
+    let rates = |runs: &[Drain]| runs.iter().map(|r| r.rate).collect::<Vec<_>>();
+    let cpus = |runs: &[Drain]| runs.iter().map(|r| r.cpu_ms_per_1000).collect::<Vec<_>>();
+    let (one_rate, cluster_rate) = (median(&mut rates(&one)), median(&mut rates(&cluster)));
+    let (one_cpu, cluster_cpu) = (median(&mut cpus(&one)), median(&mut cpus(&cluster)));
     println!(
-        "postgres end-to-end throughput, median of {THROUGHPUT_ROUNDS} runs each: 1 daemon {one:.0} jobs/s, {CLUSTER} daemons {cluster:.0} jobs/s ({:+.0}%)",
-        (cluster / one - 1.0) * 100.0
+        "postgres end-to-end throughput, median of {THROUGHPUT_ROUNDS} runs each: 1 daemon {one_rate:.0} jobs/s, {CLUSTER} daemons {cluster_rate:.0} jobs/s ({:+.0}%)",
+        (cluster_rate / one_rate - 1.0) * 100.0
+    );
+    println!(
+        "postgres machine CPU per 1000 jobs, median of {THROUGHPUT_ROUNDS} runs each: 1 daemon {one_cpu:.0} ms, {CLUSTER} daemons {cluster_cpu:.0} ms ({:+.0}%)",
+        (cluster_cpu / one_cpu - 1.0) * 100.0
     );
     Ok(())
+}
+
+/// One drain: its rate, and the CPU time the machine spent per 1,000 of its jobs.
+struct Drain {
+    rate: f64,
+    cpu_ms_per_1000: f64,
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -62,56 +81,122 @@ fn start_daemons(world: &BenchWorld, n: usize) -> anyhow::Result<Vec<Child>> {
         .collect()
 }
 
-/// Jobs per second of `daemons` daemons draining [`THROUGHPUT_JOBS`].
-async fn throughput(daemons: usize) -> anyhow::Result<f64> {
+/// `daemons` daemons draining [`THROUGHPUT_JOBS`], once they have drained
+/// [`WARM_UP_JOBS`]: start-up is not what is measured. A daemon opens its connections
+/// as it needs them, and each new PostgreSQL backend fills its catalog caches and plans
+/// its statements on first use; left in, that added about a tenth to the CPU per job
+/// of three daemons (six-odd backends) against one (two or three).
+async fn throughput(daemons: usize) -> anyhow::Result<Drain> {
     let world = BenchWorld::on_postgres()?;
     let store = world.store().await?;
-    // Warm the compile cache, so start-up is not part of what is measured.
+    // Warm the compile cache, so compiling is not part of what is measured either.
     stop(world.start_daemon()?);
     let running = start_daemons(&world, daemons)?;
+    let warm_up = noop_jobs(WARM_UP_JOBS);
+    store.enqueue(&warm_up).await?;
+    wait_until_completed(store.as_ref(), &warm_up, WARM_UP_JOBS).await?;
 
-    store.enqueue(&noop_jobs(THROUGHPUT_JOBS)).await?;
-    wait_until_completed(store.as_ref(), THROUGHPUT_JOBS).await?;
+    let jobs = noop_jobs(THROUGHPUT_JOBS);
+    store.enqueue(&jobs).await?;
+    let busy_before = machine_busy()?;
+    wait_until_completed(store.as_ref(), &jobs, WARM_UP_JOBS + THROUGHPUT_JOBS).await?;
+    let busy = machine_busy()? - busy_before;
     running.into_iter().for_each(stop);
 
     let drain = drain_time(store.as_ref(), THROUGHPUT_JOBS).await?;
     let rate = THROUGHPUT_JOBS as f64 / drain.as_secs_f64();
+    let cpu_ms_per_1000 = busy.as_secs_f64() * 1000.0 / (THROUGHPUT_JOBS as f64 / 1000.0);
     println!(
-        "postgres end-to-end throughput, {daemons} daemon(s): {THROUGHPUT_JOBS} noop jobs drained in {:.0} ms = {rate:.0} jobs/s",
+        "postgres end-to-end throughput, {daemons} daemon(s): {THROUGHPUT_JOBS} noop jobs drained in {:.0} ms = {rate:.0} jobs/s, machine CPU {cpu_ms_per_1000:.0} ms per 1000 jobs",
         drain.as_secs_f64() * 1000.0,
     );
-    Ok(rate)
+    Ok(Drain {
+        rate,
+        cpu_ms_per_1000,
+    })
 }
 
+/// The CPU time all processes on the machine have spent since boot (the busy columns
+/// of `/proc/stat`, whose unit is 1/100 s on Linux).
+fn machine_busy() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .ok_or_else(|| anyhow::anyhow!("/proc/stat has no cpu line"))?
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    // user nice system idle iowait irq softirq steal ...: all but idle and iowait.
+    let busy: u64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    Ok(Duration::from_millis(busy * 10))
+}
+
+/// Enqueue-to-start latency on an idle cluster of [`CLUSTER`], two ways: jobs enqueued
+/// one at a time through a pooled connection, as an application enqueues; and through
+/// `jobhost enqueue`, a process (and a new database connection) per job, whose start-up
+/// and exit share the two cores with the daemons at the moment measured.
 async fn latency() -> anyhow::Result<()> {
     let world = BenchWorld::on_postgres()?;
     let store = world.store().await?;
     let daemons = start_daemons(&world, CLUSTER)?;
-    let mut ids = Vec::new();
+    let mut pooled = Vec::new();
     for _ in 0..LATENCY_SAMPLES {
-        let out = world.command().args(["enqueue", "noop", "{}"]).output()?;
-        anyhow::ensure!(out.status.success(), "enqueue failed");
-        ids.push(String::from_utf8(out.stdout)?.trim().to_string());
+        let job = noop_jobs(1);
+        store.enqueue(&job).await?;
+        pooled.push(job[0].id.clone());
         // Let the daemons go idle again between samples.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let mut by_process = Vec::new();
+    for _ in 0..LATENCY_SAMPLES {
+        let out = world.command().args(["enqueue", "noop", "{}"]).output()?;
+        anyhow::ensure!(out.status.success(), "enqueue failed");
+        by_process.push(String::from_utf8(out.stdout)?.trim().to_string());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let pooled = start_latencies(store.as_ref(), &pooled).await?;
+    let by_process = start_latencies(store.as_ref(), &by_process).await?;
+    daemons.into_iter().for_each(stop);
+    for (how, latencies) in [
+        ("enqueued through a pooled connection", pooled),
+        ("enqueued by a jobhost enqueue process each", by_process),
+    ] {
+        println!(
+            "postgres enqueue-to-start latency ({CLUSTER} idle daemons, {LATENCY_SAMPLES} jobs {how}): {}",
+            percentiles(latencies)
+        );
+    }
+    Ok(())
+}
+
+/// From each job's enqueue to its attempt's start, in microseconds.
+async fn start_latencies(store: &dyn Store, ids: &[String]) -> anyhow::Result<Vec<i64>> {
     let mut latencies = Vec::new();
-    for id in &ids {
+    for id in ids {
         let job = store.get_job(id).await?.expect("job exists");
         let started = job.started_at.expect("job started");
         latencies.push(started - job.created_at);
     }
-    daemons.into_iter().for_each(stop);
+    Ok(latencies)
+}
+
+fn percentiles(mut latencies: Vec<i64>) -> String {
     latencies.sort_unstable();
     let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    println!(
-        "postgres enqueue-to-start latency (separate enqueue process, {CLUSTER} idle daemons, {LATENCY_SAMPLES} jobs): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         pick(0.50) as f64 / 1000.0,
         pick(0.99) as f64 / 1000.0,
         *latencies.last().unwrap() as f64 / 1000.0
-    );
-    Ok(())
+    )
 }
 
 /// Mean time of one claim of [`CLAIM_BATCH`] jobs, over claims that take every one of
