@@ -266,9 +266,10 @@ fn noop_jobs(n: usize) -> Vec<NewJob> {
 /// Waits until `jobs` have completed and the table holds `completed` completed jobs in
 /// all, polling gently: the drain is timed from the database's own records, and the
 /// stats count costs the PostgreSQL server some 50 ms of CPU on 20,000 rows, which a
-/// poll every 250 ms took from the drain. So it first watches the last job alone
-/// (claims take jobs in order, so it is among the last to finish), one primary-key
-/// lookup at a time, and counts only once that one is done.
+/// poll every 250 ms took from the drain. So it first watches the last job alone, one
+/// primary-key lookup at a time, and counts only once that one is done. (The bench's
+/// jobs tie on priority and times, and both stores' claim indexes hand tied jobs out in
+/// insertion order, so the last is among the last to finish; the count makes sure.)
 async fn wait_until_completed(
     store: &dyn Store,
     jobs: &[NewJob],
