@@ -268,8 +268,9 @@ fn noop_jobs(n: usize) -> Vec<NewJob> {
 /// stats count costs the PostgreSQL server some 50 ms of CPU on 20,000 rows, which a
 /// poll every 250 ms took from the drain. So it first watches the last job alone, one
 /// primary-key lookup at a time, and counts only once that one is done. (The bench's
-/// jobs tie on priority and times, and both stores' claim indexes hand tied jobs out in
-/// insertion order, so the last is among the last to finish; the count makes sure.)
+/// jobs tie on priority and times, so claims take them in the order of their rows,
+/// mostly the order they were inserted in: the last is usually among the last to
+/// finish, and the count makes sure.)
 async fn wait_until_completed(
     store: &dyn Store,
     jobs: &[NewJob],
