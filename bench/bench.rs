@@ -363,29 +363,48 @@ async fn latency() -> anyhow::Result<()> {
     let world = BenchWorld::new()?;
     let store = world.store().await?;
     let daemon = world.start_daemon()?;
+    let ids = enqueue_by_process(&world, LATENCY_SAMPLES).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let latencies = start_latencies(store.as_ref(), &ids).await?;
+    stop(daemon);
+    println!(
+        "enqueue-to-start latency (separate enqueue process, idle daemon, {LATENCY_SAMPLES} jobs): {}",
+        percentiles(latencies)
+    );
+    Ok(())
+}
+
+/// Enqueues `n` `noop` jobs, each by a `jobhost enqueue` process of its own, 20 ms
+/// apart so that the daemons go idle again between them; returns their ids.
+async fn enqueue_by_process(world: &BenchWorld, n: usize) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
-    for _ in 0..LATENCY_SAMPLES {
+    for _ in 0..n {
         let out = world.command().args(["enqueue", "noop", "{}"]).output()?;
         anyhow::ensure!(out.status.success(), "enqueue failed");
         ids.push(String::from_utf8(out.stdout)?.trim().to_string());
-        // Let the daemon go idle again between samples.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(ids)
+}
+
+/// From each job's enqueue to its attempt's start, in microseconds.
+async fn start_latencies(store: &dyn Store, ids: &[String]) -> anyhow::Result<Vec<i64>> {
     let mut latencies = Vec::new();
-    for id in &ids {
+    for id in ids {
         let job = store.get_job(id).await?.expect("job exists");
         let started = job.started_at.expect("job started");
         latencies.push(started - job.created_at);
     }
-    stop(daemon);
+    Ok(latencies)
+}
+
+fn percentiles(mut latencies: Vec<i64>) -> String {
     latencies.sort_unstable();
     let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    println!(
-        "enqueue-to-start latency (separate enqueue process, idle daemon, {LATENCY_SAMPLES} jobs): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         pick(0.50) as f64 / 1000.0,
         pick(0.99) as f64 / 1000.0,
         *latencies.last().unwrap() as f64 / 1000.0
-    );
-    Ok(())
+    )
 }

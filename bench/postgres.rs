@@ -12,10 +12,11 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use jobhost_store::{ClaimParams, Store, now_micros, testing};
+use jobhost_store::{ClaimParams, now_micros, testing};
 
 use super::{
-    BenchWorld, LATENCY_SAMPLES, THROUGHPUT_JOBS, drain_time, noop_jobs, stop, wait_until_completed,
+    BenchWorld, LATENCY_SAMPLES, THROUGHPUT_JOBS, drain_time, enqueue_by_process, noop_jobs,
+    percentiles, start_latencies, stop, wait_until_completed,
 };
 
 /// Daemons in the "several hosts" figures (all on this machine, sharing its two cores).
@@ -154,13 +155,7 @@ async fn latency() -> anyhow::Result<()> {
         // Let the daemons go idle again between samples.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut by_process = Vec::new();
-    for _ in 0..LATENCY_SAMPLES {
-        let out = world.command().args(["enqueue", "noop", "{}"]).output()?;
-        anyhow::ensure!(out.status.success(), "enqueue failed");
-        by_process.push(String::from_utf8(out.stdout)?.trim().to_string());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let by_process = enqueue_by_process(&world, LATENCY_SAMPLES).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pooled = start_latencies(store.as_ref(), &pooled).await?;
     let by_process = start_latencies(store.as_ref(), &by_process).await?;
@@ -175,28 +170,6 @@ async fn latency() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// From each job's enqueue to its attempt's start, in microseconds.
-async fn start_latencies(store: &dyn Store, ids: &[String]) -> anyhow::Result<Vec<i64>> {
-    let mut latencies = Vec::new();
-    for id in ids {
-        let job = store.get_job(id).await?.expect("job exists");
-        let started = job.started_at.expect("job started");
-        latencies.push(started - job.created_at);
-    }
-    Ok(latencies)
-}
-
-fn percentiles(mut latencies: Vec<i64>) -> String {
-    latencies.sort_unstable();
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    format!(
-        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        pick(0.50) as f64 / 1000.0,
-        pick(0.99) as f64 / 1000.0,
-        *latencies.last().unwrap() as f64 / 1000.0
-    )
 }
 
 /// Mean time of one claim of [`CLAIM_BATCH`] jobs, over claims that take every one of
