@@ -74,12 +74,12 @@ impl Claimer {
 }
 
 async fn claim_on(conn: &mut PgConnection, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
-    let claimed = jobs::claim(conn, params).await?;
-    if !claimed.is_empty() || params.limit == 0 {
-        return Ok(claimed);
+    let plain = jobs::claim(conn, params).await?;
+    if !plain.held_back || params.limit == 0 {
+        return Ok(plain.jobs);
     }
-    // Nothing claimable, or a limit applies to one of the next jobs: then the limited
-    // claim decides (the plain claim, having taken nothing, changed nothing).
+    // A limit applies to one of the next jobs: then the limited claim decides (the
+    // plain claim, having taken nothing, changed nothing).
     let mut claimed = limits::claim_limited(conn, params).await?;
     in_claim_order(&mut claimed);
     Ok(claimed)
