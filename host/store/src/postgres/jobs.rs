@@ -82,11 +82,13 @@ pub async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob], wake: bool) 
 // for others, without reading the limits' state or taking their lock.
 //
 // It answers one row even when it took nothing (the outer join), saying whether `next`
-// found due jobs: when it found none, every due job was held by another claimer, or
-// there were none, and the limited claim would find none either. Several daemons
-// draining one queue come here often (one claims while another's claim holds the next
-// rows), and going on to the limited claim made each of those times cost four more
-// statements, a transaction and a second walk past the held rows.
+// found due jobs. When it found none, every due job was held by another claimer, or
+// none was due, and the limited claim would find none either: a held job the other
+// claimer leaves pending is one a limit held back, which that claimer's own limited
+// claim decides on, and anything else is found at the next wake-up or poll. Several
+// daemons draining one queue come here often (one claims while another's claim holds
+// the next rows), and going on to the limited claim made each of those times cost four
+// more statements, a transaction and a second walk past the held rows.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH next AS ( \
