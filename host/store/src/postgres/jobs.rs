@@ -175,17 +175,23 @@ mod tests {
     use crate::testing::TestDatabase;
     use crate::{ConnectOptions, Store};
 
+    /// The store on a migrated test database, and a connection of the test's own to it.
+    async fn migrated(database: &TestDatabase) -> (super::super::PostgresStore, PgConnection) {
+        let store = super::super::PostgresStore::open(database.url(), &ConnectOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let conn = PgConnection::connect(database.url()).await.unwrap();
+        (store, conn)
+    }
+
     // With a hundred thousand finished rows in `jobs`, the claim reads pending rows
     // from the partial index, in claim order, and reaches the rows it updates by their
     // address: nothing it reads grows with the finished rows.
     #[tokio::test]
     async fn the_claim_walks_the_index_of_pending_jobs_whatever_else_is_in_the_table() {
         let database = TestDatabase::create();
-        let store = super::super::PostgresStore::open(database.url(), &ConnectOptions::default())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        let mut conn = PgConnection::connect(database.url()).await.unwrap();
+        let (_store, mut conn) = migrated(&database).await;
         conn.execute(
             "INSERT INTO jobs (id, job_type, queue, payload, priority, status, attempt, \
              max_attempts, run_at, created_at, finished_at) \
@@ -226,10 +232,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_that_takes_nothing_says_whether_a_limit_held_its_jobs_back() {
         let database = TestDatabase::create();
-        let store = super::super::PostgresStore::open(database.url(), &ConnectOptions::default())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (store, mut conn) = migrated(&database).await;
         store
             .set_limit(&SetLimit {
                 scope: LimitScope::Type,
@@ -240,7 +243,6 @@ mod tests {
             })
             .await
             .unwrap();
-        let mut conn = PgConnection::connect(database.url()).await.unwrap();
         conn.execute(
             "INSERT INTO jobs (id, job_type, queue, payload, priority, status, max_attempts, \
              run_at, created_at) VALUES \
