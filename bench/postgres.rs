@@ -99,22 +99,48 @@ async fn throughput(daemons: usize) -> anyhow::Result<Drain> {
 
     let jobs = noop_jobs(THROUGHPUT_JOBS);
     store.enqueue(&jobs).await?;
-    let busy_before = machine_busy()?;
+    let (busy_before, daemons_before) = (machine_busy()?, daemons_busy(&running)?);
     wait_until_completed(store.as_ref(), &jobs, WARM_UP_JOBS + THROUGHPUT_JOBS).await?;
     let busy = machine_busy()? - busy_before;
+    let daemons_busy = daemons_busy(&running)? - daemons_before;
     running.into_iter().for_each(stop);
 
     let drain = drain_time(store.as_ref(), THROUGHPUT_JOBS).await?;
     let rate = THROUGHPUT_JOBS as f64 / drain.as_secs_f64();
-    let cpu_ms_per_1000 = busy.as_secs_f64() * 1000.0 / (THROUGHPUT_JOBS as f64 / 1000.0);
+    let per_1000 = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / (THROUGHPUT_JOBS as f64 / 1000.0);
+    let cpu_ms_per_1000 = per_1000(busy);
     println!(
-        "postgres end-to-end throughput, {daemons} daemon(s): {THROUGHPUT_JOBS} noop jobs drained in {:.0} ms = {rate:.0} jobs/s, machine CPU {cpu_ms_per_1000:.0} ms per 1000 jobs",
+        "postgres end-to-end throughput, {daemons} daemon(s): {THROUGHPUT_JOBS} noop jobs drained in {:.0} ms = {rate:.0} jobs/s, machine CPU {cpu_ms_per_1000:.0} ms per 1000 jobs ({:.0} of them in the daemons)",
         drain.as_secs_f64() * 1000.0,
+        per_1000(daemons_busy),
     );
     Ok(Drain {
         rate,
         cpu_ms_per_1000,
     })
+}
+
+/// The CPU time the daemons have spent so far, their threads together (`utime` and
+/// `stime` of `/proc/<pid>/stat`, in 1/100 s).
+fn daemons_busy(daemons: &[Child]) -> anyhow::Result<Duration> {
+    let mut ticks = 0;
+    for daemon in daemons {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", daemon.id()))?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // utime and stime are the line's fields 14 and 15: 11 and 12 counted from 0 at
+        // the state, which follows the name.
+        for i in [11, 12] {
+            let field = fields
+                .get(i)
+                .ok_or_else(|| anyhow::anyhow!("short {stat}"))?;
+            ticks += field.parse::<u64>()?;
+        }
+    }
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 /// The CPU time all processes on the machine have spent since boot (the busy columns
@@ -186,7 +212,7 @@ async fn mean_claim(completed: u64) -> anyhow::Result<Duration> {
     };
     let start = Instant::now();
     let mut claims = 0;
-    while !store.claim(&params).await?.is_empty() {
+    while !store.claim(&params).await?.jobs.is_empty() {
         claims += 1;
     }
     Ok(start.elapsed() / claims)

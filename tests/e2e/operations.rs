@@ -362,7 +362,8 @@ pub(crate) fn dead_letters_through_the_store(world: &World, n: usize) {
                     now: t0,
                 })
                 .await
-                .unwrap();
+                .unwrap()
+                .jobs;
             if claimed.is_empty() {
                 break;
             }

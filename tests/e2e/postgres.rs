@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::http_api::Api;
 use crate::support::{World, count, wait_until};
 
 #[test]
@@ -43,6 +44,48 @@ fn a_daemon_on_postgres_runs_every_job_once_and_wakes_when_notified() {
     assert_eq!(
         count(&stats, "pending") + count(&stats, "running") + count(&stats, "dead"),
         0
+    );
+    assert!(daemon.terminate().success());
+}
+
+/// Claims the daemon counted that took `took` (`jobs` or `nothing`), from a scrape of
+/// its metrics; none before the first such claim.
+fn claims_that_took(api: &Api, took: &str) -> f64 {
+    let (_, _, text) = api.raw("GET", "/metrics", None);
+    let series = format!("jobhost_claims_total{{took=\"{took}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+/// Once a claim has taken every due job, the daemon claims again when woken (new work
+/// notified, the poll, a rate limit's next token), not each time one of its jobs
+/// finishes: those claims would find nothing, and with several daemons draining one
+/// queue they had come to about one for every claim that took jobs. (On SQLite the
+/// daemon's own commits wake it, so this holds on PostgreSQL only.)
+#[test]
+fn a_daemon_that_claimed_every_due_job_claims_again_only_when_woken() {
+    let world = World::on_postgres();
+    world.install_plugin("overlap");
+    let daemon = world.start_daemon(&["--poll-interval", "1h", "--http", "127.0.0.1:0"]);
+    let api = Api::of(&daemon);
+    let empty_before = claims_that_took(&api, "nothing");
+
+    // 40 jobs of 10 ms: the executors finish one every few milliseconds for a while
+    // after the claims have taken them all.
+    let lines = vec![r#"{"ms":10}"#; 40].join("\n");
+    let file = world.dir.path().join("jobs.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    world.cli_ok(&["enqueue", "overlap", "--from-file", file.to_str().unwrap()]);
+    wait_until("40 completed jobs", Duration::from_secs(60), || {
+        count(&world.stats(), "completed") == 40
+    });
+
+    assert!(claims_that_took(&api, "jobs") >= 1.0);
+    let empty = claims_that_took(&api, "nothing") - empty_before;
+    assert!(
+        empty <= 1.0,
+        "{empty} claims took nothing while the daemon worked through what it had claimed"
     );
     assert!(daemon.terminate().success());
 }

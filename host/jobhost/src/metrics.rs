@@ -2,7 +2,8 @@
 //!
 //! Counters and histograms are kept in memory by this daemon and updated where an
 //! attempt finishes (the executor, just before its settlement goes to the settler):
-//! attempts by job type and outcome, their durations, the fuel they consumed. Gauges —
+//! attempts by job type and outcome, their durations, the fuel they consumed; and by the
+//! dispatcher as it claims, whether each claim took jobs. Gauges —
 //! jobs by state, queue depth by queue, the dead-letter queue's size — are read from
 //! the store when scraped, so they describe the whole queue, whichever daemon ran what.
 
@@ -41,6 +42,12 @@ struct TypeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClaimLabels {
+    /// `jobs` when the claim took some, `nothing` when it took none.
+    took: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -72,6 +79,7 @@ pub struct Metrics {
     durations: HistogramFamily<AttemptLabels>,
     fuel: Family<AttemptLabels, Counter>,
     fuel_per_attempt: HistogramFamily<TypeLabels>,
+    claims: Family<ClaimLabels, Counter>,
     jobs: Family<StateLabels, Gauge>,
     queue_depth: Family<QueueLabels, Gauge>,
     dead: Gauge,
@@ -98,6 +106,7 @@ impl Metrics {
         let fuel = Family::<AttemptLabels, Counter>::default();
         let fuel_per_attempt: HistogramFamily<TypeLabels> =
             Family::new_with_constructor(fuel_histogram);
+        let claims = Family::<ClaimLabels, Counter>::default();
         let jobs = Family::<StateLabels, Gauge>::default();
         let queue_depth = Family::<QueueLabels, Gauge>::default();
         let dead = Gauge::default();
@@ -121,6 +130,11 @@ impl Metrics {
             "attempt_fuel",
             "Fuel one attempt consumed, by job type",
             fuel_per_attempt.clone(),
+        );
+        registry.register(
+            "claims",
+            "Claims this daemon made, by whether they took jobs or nothing",
+            claims.clone(),
         );
         registry.register(
             "jobs",
@@ -148,6 +162,7 @@ impl Metrics {
             durations,
             fuel,
             fuel_per_attempt,
+            claims,
             jobs,
             queue_depth,
             dead,
@@ -173,6 +188,14 @@ impl Metrics {
                 job_type: job_type.to_string(),
             })
             .observe(record.fuel_used as f64);
+    }
+
+    /// Counts one claim the dispatcher made.
+    pub fn claimed(&self, jobs: usize) {
+        let took = if jobs > 0 { "jobs" } else { "nothing" };
+        self.claims
+            .get_or_create(&ClaimLabels { took: took.into() })
+            .inc();
     }
 
     /// Attempts finished so far, of every type and outcome: what the dashboard's rate

@@ -65,8 +65,8 @@ pub trait Store: Send + Sync + 'static {
     /// worker, highest priority first and oldest first within a priority, and spends
     /// one attempt on each. No job is ever returned to two callers. Jobs whose rate or
     /// concurrency limit (see [`Store::set_limit`]) has no room are passed over and stay
-    /// pending, their attempts unspent.
-    async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>>;
+    /// pending, their attempts unspent, and the claim says so (`held_back`).
+    async fn claim(&self, params: &ClaimParams) -> Result<Claim>;
 
     /// The jobs running under `worker_id` whose ids are not in `known`: what a claim
     /// took for that worker when its answer was lost (the connection dropped as the

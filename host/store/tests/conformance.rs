@@ -104,6 +104,7 @@ async fn claim(store: &dyn Store, worker: &str, limit: u32, now: Micros) -> Vec<
         })
         .await
         .unwrap()
+        .jobs
 }
 
 async fn register(store: &dyn Store, id: &str, heartbeat_at: Micros) {
@@ -1909,6 +1910,7 @@ on_every_backend! {
     a_plugins_schedules_are_synced_without_losing_a_due_firing,
     a_rate_limit_spaces_claims_and_a_held_job_spends_no_attempt,
     a_claim_takes_unlimited_jobs_around_limited_ones,
+    a_claim_says_whether_a_limit_held_due_jobs_back,
     a_concurrency_limit_holds_across_concurrent_claimers,
     a_job_under_a_type_and_a_queue_limit_needs_room_in_both,
     limits_are_set_replaced_and_removed_and_a_plugin_never_overrides_an_operator,

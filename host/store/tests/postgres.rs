@@ -79,7 +79,7 @@ async fn two_pools_never_claim_the_same_job_and_each_completes_once() {
                     limit: 5,
                     now: T0,
                 };
-                let got = store.claim(&params).await.unwrap();
+                let got = store.claim(&params).await.unwrap().jobs;
                 if got.is_empty() {
                     return mine;
                 }
@@ -132,7 +132,7 @@ async fn time_claims(store: &dyn Store, jobs: usize) -> Duration {
             limit: 1,
             now: T0 + 1_000_000_000,
         };
-        let claimed = store.claim(&params).await.unwrap();
+        let claimed = store.claim(&params).await.unwrap().jobs;
         assert_eq!(claimed.len(), 1);
         assert!(claimed[0].id.starts_with('j'), "claimed {:?}", claimed[0]);
     }
@@ -160,7 +160,8 @@ async fn claims_among_many_completed_rows_take_only_pending_jobs_in_order() {
                 now: T0 + 1_000_000_000,
             })
             .await
-            .unwrap();
+            .unwrap()
+            .jobs;
         let ids: Vec<&str> = first.iter().map(|j| j.id.as_str()).collect();
         assert_eq!(ids, [format!("j{:06}", PENDING - 1).as_str(), "j000000"]);
         costs.push(time_claims(store.as_ref(), PENDING as usize - 2).await);
@@ -209,7 +210,8 @@ async fn new_work_from_another_connection_notifies_a_listener() {
             now: T0,
         })
         .await
-        .unwrap();
+        .unwrap()
+        .jobs;
     other
         .settle(&[complete(&claimed[0], "w", vec![job(2)])])
         .await
@@ -363,7 +365,8 @@ async fn a_claim_of_unlimited_jobs_does_not_wait_for_the_limits_lock() {
     let claimed = tokio::time::timeout(NOTIFY_TIMEOUT, store.claim(&params))
         .await
         .expect("the claim waited for the limits' lock")
-        .unwrap();
+        .unwrap()
+        .jobs;
     // Nor does a claim that finds nothing due (an idle daemon's).
     let before_any_is_due = ClaimParams {
         now: T0 - 1,
@@ -373,7 +376,7 @@ async fn a_claim_of_unlimited_jobs_does_not_wait_for_the_limits_lock() {
         .await
         .expect("the empty claim waited for the limits' lock")
         .unwrap();
-    assert!(nothing.is_empty());
+    assert!(nothing.jobs.is_empty());
     holder.execute("ROLLBACK").await.unwrap();
     let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids, ["j000000", "j000001", "j000002", "j000003", "j000004"]);
@@ -399,6 +402,7 @@ async fn the_claiming_connection_once_cut_is_opened_again_and_nothing_is_claimed
         .claim(&params)
         .await
         .unwrap()
+        .jobs
         .into_iter()
         .map(|j| j.id)
         .collect();
@@ -417,7 +421,7 @@ async fn the_claiming_connection_once_cut_is_opened_again_and_nothing_is_claimed
     let mut failures = 0;
     while claimed.len() < 4 {
         match store.claim(&params).await {
-            Ok(jobs) => claimed.extend(jobs.into_iter().map(|j| j.id)),
+            Ok(claim) => claimed.extend(claim.jobs.into_iter().map(|j| j.id)),
             Err(e) => {
                 assert!(e.to_string().contains("claiming jobs"), "{e}");
                 failures += 1;
@@ -426,5 +430,5 @@ async fn the_claiming_connection_once_cut_is_opened_again_and_nothing_is_claimed
         }
     }
     assert_eq!(claimed, ["j000000", "j000001", "j000002", "j000003"]);
-    assert!(store.claim(&params).await.unwrap().is_empty());
+    assert!(store.claim(&params).await.unwrap().jobs.is_empty());
 }

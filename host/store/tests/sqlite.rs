@@ -93,7 +93,7 @@ async fn two_pools_on_one_file_never_claim_the_same_job() {
                     limit: 5,
                     now: T0,
                 };
-                let got = store.claim(&params).await.unwrap();
+                let got = store.claim(&params).await.unwrap().jobs;
                 if got.is_empty() {
                     return mine;
                 }

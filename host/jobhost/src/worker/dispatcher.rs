@@ -1,6 +1,6 @@
-//! Claims jobs while the pool has room; sleeps until woken (new work, room freed, the
-//! next token of a rate limit that holds jobs back, or the poll interval for delayed
-//! jobs coming due) when it has none.
+//! Claims jobs while the pool has room; sleeps until woken (new work, room freed while
+//! due jobs may be left, the next token of a rate limit that holds jobs back, or the
+//! poll interval for delayed jobs coming due) when it has none.
 //!
 //! A claim that failed may have committed all the same (the connection dropped after
 //! the server committed, before its answer arrived): its jobs are running under this
@@ -9,7 +9,7 @@
 //! it holds, and runs them, before it claims again.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use jobhost_store::{ClaimParams, ClaimedJob, Micros, now_micros};
@@ -39,6 +39,9 @@ pub(super) async fn run(
     // then the database is behind, and claiming more would only add to the pile.
     let most_ahead = 2 * ctx.config.claim_batch as usize;
     let mut unsure = false;
+    // When the last claim took every due job it could: claim again only once woken, or
+    // once a poll interval has passed.
+    let mut nothing_due_since: Option<Instant> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -68,18 +71,27 @@ pub(super) async fn run(
         } else {
             capacity.saturating_sub(in_flight.unfinished())
         };
-        if room > 0 {
+        if room > 0 && !nothing_due(nothing_due_since, &ctx) {
             let params = ClaimParams {
                 worker_id: ctx.worker_id.clone(),
                 limit: room.min(ctx.config.claim_batch as usize) as u32,
                 now: now_micros(),
             };
             match ctx.store.claim(&params).await {
-                Ok(claimed) if !claimed.is_empty() => {
-                    dispatch(&ctx, claimed, &jobs, &in_flight);
-                    continue;
+                Ok(claim) => {
+                    ctx.metrics.claimed(claim.jobs.len());
+                    let full = claim.jobs.len() == params.limit as usize;
+                    nothing_due_since = (!full && !claim.held_back).then(Instant::now);
+                    if claim.held_back && !full {
+                        rate_wake = next_rate_wake(&ctx, params.now).await;
+                    }
+                    if !claim.jobs.is_empty() {
+                        dispatch(&ctx, claim.jobs, &jobs, &in_flight);
+                    }
+                    if full {
+                        continue;
+                    }
                 }
-                Ok(_) => rate_wake = next_rate_wake(&ctx, params.now).await,
                 Err(e) => {
                     warn!("could not claim jobs, will try again: {e}");
                     unsure = true;
@@ -88,14 +100,25 @@ pub(super) async fn run(
                 }
             }
         }
+        // Room freed by a finished job is worth a claim only while there may be due
+        // jobs left: after a claim that took all there were, more comes with new work
+        // (which wakes the dispatcher), with time (the poll), or with a rate limit's
+        // next token. Claiming on every freed slot anyway made several daemons draining
+        // one queue claim about twice as often as they took jobs, each claim that found
+        // nothing a walk past the rows the others had just taken.
         tokio::select! {
-            _ = ctx.wake.notified(), if room > 0 => {}
-            _ = in_flight.freed.notified() => {}
-            _ = tokio::time::sleep(ctx.config.poll_interval) => {}
-            _ = sleep_until(rate_wake), if rate_wake.is_some() => {}
+            _ = ctx.wake.notified(), if room > 0 => nothing_due_since = None,
+            _ = in_flight.freed.notified(), if room == 0 || !nothing_due(nothing_due_since, &ctx) => {}
+            _ = tokio::time::sleep(ctx.config.poll_interval) => nothing_due_since = None,
+            _ = sleep_until(rate_wake), if rate_wake.is_some() => nothing_due_since = None,
             _ = stop.changed() => {}
         }
     }
+}
+
+/// Whether the last claim took every due job it could, less than a poll interval ago.
+fn nothing_due(since: Option<Instant>, ctx: &PoolContext) -> bool {
+    since.is_some_and(|since| since.elapsed() < ctx.config.poll_interval)
 }
 
 /// Hands claimed jobs to the executors: one by one, or in groups for the types their

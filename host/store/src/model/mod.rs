@@ -169,6 +169,17 @@ pub struct ClaimParams {
     pub now: Micros,
 }
 
+/// What a claim took, and whether a limit held due jobs back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Claim {
+    pub jobs: Vec<ClaimedJob>,
+    /// A rate or concurrency limit with no room passed over due jobs: they stay
+    /// pending, and a claim may take them once the limit has room again. Without it, a
+    /// claim that took fewer jobs than asked took every due job it could: more comes
+    /// only with new work (which wakes the daemons) or time.
+    pub held_back: bool,
+}
+
 /// A job just claimed: `attempt` already counts this attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimedJob {

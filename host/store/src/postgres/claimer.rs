@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use super::{jobs, limits};
 use crate::Result;
 use crate::error::{StoreError, db};
-use crate::model::{ClaimParams, ClaimedJob, in_claim_order};
+use crate::model::{Claim, ClaimParams, in_claim_order};
 
 pub struct Claimer {
     options: PgConnectOptions,
@@ -42,7 +42,7 @@ impl Claimer {
 
     /// Claims up to `params.limit` due jobs: the plain claim, and when it takes
     /// nothing, the limited one.
-    pub async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
+    pub async fn claim(&self, params: &ClaimParams) -> Result<Claim> {
         let mut slot = self.connection.lock().await;
         let mut conn = match slot.take() {
             Some(conn) => conn,
@@ -73,14 +73,14 @@ impl Claimer {
     }
 }
 
-async fn claim_on(conn: &mut PgConnection, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
+async fn claim_on(conn: &mut PgConnection, params: &ClaimParams) -> Result<Claim> {
     let plain = jobs::claim(conn, params).await?;
     if !plain.held_back || params.limit == 0 {
-        return Ok(plain.jobs);
+        return Ok(plain);
     }
     // A limit applies to one of the next jobs: then the limited claim decides (the
     // plain claim, having taken nothing, changed nothing).
     let mut claimed = limits::claim_limited(conn, params).await?;
-    in_claim_order(&mut claimed);
+    in_claim_order(&mut claimed.jobs);
     Ok(claimed)
 }

@@ -116,16 +116,11 @@ pub fn claim_sql() -> &'static str {
     &CLAIM_SQL
 }
 
-/// What the plain claim did: the jobs it took; when it took none, whether it found due
-/// jobs, one of which a limit applies to (then the limited claim decides).
-pub struct PlainClaim {
-    pub jobs: Vec<ClaimedJob>,
-    pub held_back: bool,
-}
-
 /// One statement moves the jobs to `running` and returns them: no job can be handed
-/// to two callers, whatever the number of connections, processes or hosts.
-pub async fn claim(conn: &mut PgConnection, params: &ClaimParams) -> Result<PlainClaim> {
+/// to two callers, whatever the number of connections, processes or hosts. It is
+/// `held_back` when it took nothing because a limit applies to one of the next due
+/// jobs: then the limited claim decides.
+pub async fn claim(conn: &mut PgConnection, params: &ClaimParams) -> Result<Claim> {
     let found = sqlx::query(&CLAIM_SQL)
         .bind(&params.worker_id)
         .bind(params.now)
@@ -145,7 +140,7 @@ pub async fn claim(conn: &mut PgConnection, params: &ClaimParams) -> Result<Plai
     }
     in_claim_order(&mut jobs);
     let held_back = jobs.is_empty() && found_due;
-    Ok(PlainClaim { jobs, held_back })
+    Ok(Claim { jobs, held_back })
 }
 
 /// Through the partial index on running jobs: a worker runs few.

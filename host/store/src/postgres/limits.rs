@@ -97,12 +97,9 @@ const CANDIDATES_SQL: &str = "SELECT id, job_type, queue FROM jobs \
 /// within the limits' room. Claims nothing when there are no limits (the plain claim
 /// takes the jobs then). `conn` is outside a transaction: the claim opens its own, and
 /// only when some limit exists.
-pub async fn claim_limited(
-    conn: &mut PgConnection,
-    params: &ClaimParams,
-) -> Result<Vec<ClaimedJob>> {
+pub async fn claim_limited(conn: &mut PgConnection, params: &ClaimParams) -> Result<Claim> {
     if !limits_exist(conn).await? {
-        return Ok(Vec::new());
+        return Ok(Claim::default());
     }
     let mut tx = conn
         .begin()
@@ -116,37 +113,33 @@ pub async fn claim_limited(
 }
 
 /// The limited claim, in its transaction.
-async fn claim_within_limits(
-    conn: &mut PgConnection,
-    params: &ClaimParams,
-) -> Result<Vec<ClaimedJob>> {
+async fn claim_within_limits(conn: &mut PgConnection, params: &ClaimParams) -> Result<Claim> {
     // The plain claim (which takes the next jobs when no limit applies to them) took
     // nothing. When nothing is due either, an idle claimer, that is all: it leaves
     // without the limits' lock, so idle claimers do not take turns for it.
     if candidates(conn, params, &[], &[], 1).await?.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Claim::default());
     }
     // That job stays locked by this transaction; the rounds below find it again.
     let limits = lock_limits(conn).await?;
     let rounds = limits.len() + 1;
     let running = running_counts(conn).await?;
     let mut allowance = Allowance::new(limits, &running, params.now);
-    let mut claimed = Vec::new();
+    let mut claim = Claim::default();
     for _ in 0..rounds {
-        let want = params.limit as usize - claimed.len();
+        let want = params.limit as usize - claim.jobs.len();
         if want == 0 {
             break;
         }
-        let found = candidates(
-            conn,
-            params,
-            &allowance.exhausted(LimitScope::Type),
-            &allowance.exhausted(LimitScope::Queue),
-            want,
-        )
-        .await?;
+        let (full_types, full_queues) = (
+            allowance.exhausted(LimitScope::Type),
+            allowance.exhausted(LimitScope::Queue),
+        );
+        let found = candidates(conn, params, &full_types, &full_queues, want).await?;
         let (taken, passed_over) = allowance.take(&found, want);
-        claimed.extend(mark_running(conn, params, &taken).await?);
+        // The jobs of a limit without room were not looked for: some may be due.
+        claim.held_back |= passed_over || !full_types.is_empty() || !full_queues.is_empty();
+        claim.jobs.extend(mark_running(conn, params, &taken).await?);
         // Without a job passed over, or with every due job seen, there is no more.
         if !passed_over || found.len() < want {
             break;
@@ -164,7 +157,7 @@ async fn claim_within_limits(
         .await
         .map_err(db("spending rate-limit tokens"))?;
     }
-    Ok(claimed)
+    Ok(claim)
 }
 
 /// Up to `want` due jobs in claim order, locked, passing over the types and queues

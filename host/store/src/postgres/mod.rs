@@ -171,7 +171,7 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db("committing enqueued jobs"))
     }
 
-    async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
+    async fn claim(&self, params: &ClaimParams) -> Result<Claim> {
         // On a connection of its own: see `claimer.rs`.
         self.claimer.claim(params).await
     }

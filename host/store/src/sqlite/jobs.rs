@@ -55,7 +55,7 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
 /// One statement moves the jobs to `running` and returns them: no job can be handed
 /// to two callers, whatever the number of connections or processes. When it finds
 /// nothing and limits exist, the limited claim runs in the same transaction.
-pub async fn claim(conn: &mut SqliteConnection, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
+pub async fn claim(conn: &mut SqliteConnection, params: &ClaimParams) -> Result<Claim> {
     let found = sqlx::query(&CLAIM_SQL)
         .bind(&params.worker_id)
         .bind(params.now)
@@ -63,18 +63,21 @@ pub async fn claim(conn: &mut SqliteConnection, params: &ClaimParams) -> Result<
         .fetch_all(&mut *conn)
         .await
         .map_err(db("claiming jobs"))?;
-    let mut claimed = found
-        .iter()
-        .map(rows::claimed)
-        .collect::<Result<Vec<_>>>()?;
-    if claimed.is_empty() && params.limit > 0 {
+    let mut claim = Claim {
+        jobs: found
+            .iter()
+            .map(rows::claimed)
+            .collect::<Result<Vec<_>>>()?,
+        held_back: false,
+    };
+    if claim.jobs.is_empty() && params.limit > 0 {
         let limits = super::limits::read_limits(conn).await?;
         if !limits.is_empty() {
-            claimed = super::limits::claim_limited(conn, params, limits).await?;
+            claim = super::limits::claim_limited(conn, params, limits).await?;
         }
     }
-    in_claim_order(&mut claimed);
-    Ok(claimed)
+    in_claim_order(&mut claim.jobs);
+    Ok(claim)
 }
 
 /// Through the partial index on running jobs: a worker runs few. `known` travels as one

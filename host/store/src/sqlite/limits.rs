@@ -89,34 +89,37 @@ pub async fn claim_limited(
     conn: &mut SqliteConnection,
     params: &ClaimParams,
     limits: Vec<FlowLimit>,
-) -> Result<Vec<ClaimedJob>> {
+) -> Result<Claim> {
     // When no limit applies to the next due jobs, they are claimed as they are, without
     // counting the running jobs.
     let next = candidates(conn, params, &[], &[], params.limit as usize).await?;
     let names = || limits.iter().map(|l| (l.scope.as_str(), l.name.as_str()));
     if !next.iter().any(|job| any_applies(names(), job)) {
         let ids: Vec<String> = next.into_iter().map(|job| job.id).collect();
-        return mark_running(conn, params, &ids).await;
+        let jobs = mark_running(conn, params, &ids).await?;
+        return Ok(Claim {
+            jobs,
+            held_back: false,
+        });
     }
     let rounds = limits.len() + 1;
     let running = running_counts(conn).await?;
     let mut allowance = Allowance::new(limits, &running, params.now);
-    let mut claimed = Vec::new();
+    let mut claim = Claim::default();
     for _ in 0..rounds {
-        let want = params.limit as usize - claimed.len();
+        let want = params.limit as usize - claim.jobs.len();
         if want == 0 {
             break;
         }
-        let found = candidates(
-            conn,
-            params,
-            &allowance.exhausted(LimitScope::Type),
-            &allowance.exhausted(LimitScope::Queue),
-            want,
-        )
-        .await?;
+        let (full_types, full_queues) = (
+            allowance.exhausted(LimitScope::Type),
+            allowance.exhausted(LimitScope::Queue),
+        );
+        let found = candidates(conn, params, &full_types, &full_queues, want).await?;
         let (taken, passed_over) = allowance.take(&found, want);
-        claimed.extend(mark_running(conn, params, &taken).await?);
+        // The jobs of a limit without room were not looked for: some may be due.
+        claim.held_back |= passed_over || !full_types.is_empty() || !full_queues.is_empty();
+        claim.jobs.extend(mark_running(conn, params, &taken).await?);
         // Without a job passed over, or with every due job seen, there is no more.
         if !passed_over || found.len() < want {
             break;
@@ -134,7 +137,7 @@ pub async fn claim_limited(
         .await
         .map_err(db("spending rate-limit tokens"))?;
     }
-    Ok(claimed)
+    Ok(claim)
 }
 
 /// Up to `want` due jobs in claim order, passing over the types and queues given

@@ -243,7 +243,7 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db("committing enqueued jobs"))
     }
 
-    async fn claim(&self, params: &ClaimParams) -> Result<Vec<ClaimedJob>> {
+    async fn claim(&self, params: &ClaimParams) -> Result<Claim> {
         let mut tx = self.write("claiming jobs").await?;
         let claimed = jobs::claim(&mut tx, params).await?;
         tx.commit().await.map_err(db("committing a claim"))?;

@@ -104,6 +104,52 @@ pub async fn a_claim_takes_unlimited_jobs_around_limited_ones(store: Arc<dyn Sto
     assert_eq!(ids(&second), ["e2", "m3", "e4", "e6"]);
 }
 
+/// A claim that takes fewer jobs than asked says whether a limit passed due jobs over:
+/// the dispatcher claims again when room frees only then, since otherwise the claim
+/// took every due job there was.
+pub async fn a_claim_says_whether_a_limit_held_due_jobs_back(store: Arc<dyn Store>) {
+    store
+        .enqueue(&[job("e0", 0, T0), job("e1", 0, T0 + 1)])
+        .await
+        .unwrap();
+    let claim_ten = ClaimParams {
+        worker_id: "w".into(),
+        limit: 10,
+        now: T0 + SECOND,
+    };
+    let all_due = store.claim(&claim_ten).await.unwrap();
+    assert_eq!(
+        (ids(&all_due.jobs), all_due.held_back),
+        (vec!["e0", "e1"], false)
+    );
+    let none_due = store.claim(&claim_ten).await.unwrap();
+    assert_eq!(none_due, Claim::default());
+
+    let set = limit(LimitScope::Type, "mail", None, Some(1), T0);
+    store.set_limit(&set).await.unwrap();
+    store
+        .enqueue(&[typed("m0", "mail", T0 + 2), typed("m1", "mail", T0 + 3)])
+        .await
+        .unwrap();
+    let first = store.claim(&claim_ten).await.unwrap();
+    assert_eq!((ids(&first.jobs), first.held_back), (vec!["m0"], true));
+    let held = store.claim(&claim_ten).await.unwrap();
+    assert_eq!((held.jobs.len(), held.held_back), (0, true));
+
+    let done = SettleAction::Complete {
+        result: "{}".into(),
+        followups: vec![],
+        kv_writes: vec![],
+    };
+    store
+        .settle(&[settlement(&first.jobs[0], "w", done)])
+        .await
+        .unwrap();
+    let freed = store.claim(&claim_ten).await.unwrap();
+    assert_eq!((ids(&freed.jobs), freed.held_back), (vec!["m1"], false));
+    assert_eq!(store.claim(&claim_ten).await.unwrap(), Claim::default());
+}
+
 pub async fn a_concurrency_limit_holds_across_concurrent_claimers(store: Arc<dyn Store>) {
     const LIMIT: u64 = 3;
     const JOBS: usize = 40;
