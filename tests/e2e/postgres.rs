@@ -60,8 +60,7 @@ fn claims_that_took(api: &Api, took: &str) -> f64 {
 
 /// Once a claim has taken every due job, the daemon claims again when woken (new work
 /// notified, the poll, a rate limit's next token), not each time one of its jobs
-/// finishes: those claims would find nothing, and with several daemons draining one
-/// queue they had come to about one for every claim that took jobs. (On SQLite the
+/// finishes: those claims would find nothing (15 of them here, before). (On SQLite the
 /// daemon's own commits wake it, so this holds on PostgreSQL only.)
 #[test]
 fn a_daemon_that_claimed_every_due_job_claims_again_only_when_woken() {

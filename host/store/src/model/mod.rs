@@ -173,10 +173,11 @@ pub struct ClaimParams {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Claim {
     pub jobs: Vec<ClaimedJob>,
-    /// A rate or concurrency limit with no room passed over due jobs: they stay
-    /// pending, and a claim may take them once the limit has room again. Without it, a
-    /// claim that took fewer jobs than asked took every due job it could: more comes
-    /// only with new work (which wakes the daemons) or time.
+    /// A rate or concurrency limit with no room may have held due jobs back (it passed
+    /// them over, or its jobs were not looked for): they stay pending, and a claim may
+    /// take them once the limit has room again. Without it, a claim that took fewer
+    /// jobs than asked took every due job it could: more comes only with new work
+    /// (which wakes the daemons) or time.
     pub held_back: bool,
 }
 
