@@ -1,6 +1,7 @@
 //! The daemon on PostgreSQL: jobs enqueued from the CLI all run, each exactly once, and
 //! a job enqueued while the daemon idles starts at once because the enqueue notified it
-//! (LISTEN/NOTIFY), not because it polled.
+//! (LISTEN/NOTIFY), not because it polled; once it has claimed every due job, it does not
+//! claim again until woken.
 
 use std::time::Duration;
 

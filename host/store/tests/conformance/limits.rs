@@ -104,9 +104,10 @@ pub async fn a_claim_takes_unlimited_jobs_around_limited_ones(store: Arc<dyn Sto
     assert_eq!(ids(&second), ["e2", "m3", "e4", "e6"]);
 }
 
-/// A claim that takes fewer jobs than asked says whether a limit passed due jobs over:
-/// the dispatcher claims again when room frees only then, since otherwise the claim
-/// took every due job there was.
+/// A claim that takes fewer jobs than asked says whether a limit held due jobs back
+/// (passed them over, or, its room spent, did not look for them): the dispatcher claims
+/// again when room frees only then, since otherwise the claim took every due job there
+/// was.
 pub async fn a_claim_says_whether_a_limit_held_due_jobs_back(store: Arc<dyn Store>) {
     store
         .enqueue(&[job("e0", 0, T0), job("e1", 0, T0 + 1)])
