@@ -50,13 +50,15 @@ fn a_daemon_on_postgres_runs_every_job_once_and_wakes_when_notified() {
 }
 
 /// Claims the daemon counted that took `took` (`jobs` or `nothing`), from a scrape of
-/// its metrics; none before the first such claim.
+/// its metrics (both series are there from the start).
 fn claims_that_took(api: &Api, took: &str) -> f64 {
     let (_, _, text) = api.raw("GET", "/metrics", None);
     let series = format!("jobhost_claims_total{{took=\"{took}\"}} ");
     text.lines()
         .find_map(|line| line.strip_prefix(&series))
-        .map_or(0.0, |value| value.parse().unwrap())
+        .unwrap_or_else(|| panic!("no {series}in the scrape:\n{text}"))
+        .parse()
+        .unwrap()
 }
 
 /// Once a claim has taken every due job, the daemon claims again when woken (new work

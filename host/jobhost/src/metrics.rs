@@ -66,6 +66,12 @@ fn duration_histogram() -> Histogram {
     ))
 }
 
+fn claim_counter(claims: &Family<ClaimLabels, Counter>, took: &str) -> Counter {
+    claims
+        .get_or_create(&ClaimLabels { took: took.into() })
+        .clone()
+}
+
 fn fuel_histogram() -> Histogram {
     Histogram::new(exponential_buckets(FUEL_START, FUEL_FACTOR, FUEL_BUCKETS))
 }
@@ -79,7 +85,9 @@ pub struct Metrics {
     durations: HistogramFamily<AttemptLabels>,
     fuel: Family<AttemptLabels, Counter>,
     fuel_per_attempt: HistogramFamily<TypeLabels>,
-    claims: Family<ClaimLabels, Counter>,
+    /// The two series of `claims`, made at start so both are scraped from zero.
+    claims_took_jobs: Counter,
+    claims_took_nothing: Counter,
     jobs: Family<StateLabels, Gauge>,
     queue_depth: Family<QueueLabels, Gauge>,
     dead: Gauge,
@@ -162,7 +170,8 @@ impl Metrics {
             durations,
             fuel,
             fuel_per_attempt,
-            claims,
+            claims_took_jobs: claim_counter(&claims, "jobs"),
+            claims_took_nothing: claim_counter(&claims, "nothing"),
             jobs,
             queue_depth,
             dead,
@@ -192,10 +201,12 @@ impl Metrics {
 
     /// Counts one claim the dispatcher made.
     pub fn claimed(&self, jobs: usize) {
-        let took = if jobs > 0 { "jobs" } else { "nothing" };
-        self.claims
-            .get_or_create(&ClaimLabels { took: took.into() })
-            .inc();
+        let counter = if jobs > 0 {
+            &self.claims_took_jobs
+        } else {
+            &self.claims_took_nothing
+        };
+        counter.inc();
     }
 
     /// Attempts finished so far, of every type and outcome: what the dashboard's rate
