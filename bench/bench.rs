@@ -263,6 +263,19 @@ fn noop_jobs(n: usize) -> Vec<NewJob> {
         .collect()
 }
 
+/// Until the last of `jobs` has completed: a cheap read, polled often.
+async fn wait_until_last_completed(store: &dyn Store, jobs: &[NewJob]) -> anyhow::Result<()> {
+    let last = &jobs.last().expect("some jobs").id;
+    while !store
+        .get_job(last)
+        .await?
+        .is_some_and(|job| job.status == JobStatus::Completed)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// Waits until `jobs` have completed and the table holds `completed` completed jobs in
 /// all, polling gently: the drain is timed from the database's own records, and the
 /// stats count costs the PostgreSQL server some 50 ms of CPU on 20,000 rows, which a
@@ -276,14 +289,7 @@ async fn wait_until_completed(
     jobs: &[NewJob],
     completed: usize,
 ) -> anyhow::Result<()> {
-    let last = &jobs.last().expect("some jobs").id;
-    while !store
-        .get_job(last)
-        .await?
-        .is_some_and(|job| job.status == JobStatus::Completed)
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_last_completed(store, jobs).await?;
     while (store.stats(now_micros()).await?.completed as usize) < completed {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

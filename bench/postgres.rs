@@ -1,28 +1,30 @@
 //! The PostgreSQL figures: end-to-end throughput of one daemon and of three on one
-//! database (five runs of each, in turns, and their medians, with the machine's CPU
-//! time per job), enqueue-to-start latency on an idle cluster of three (jobs enqueued
-//! through a pooled connection, and by a `jobhost enqueue` process each), and what a
-//! million completed rows in `jobs` cost a claim (five runs of each, in turns).
+//! database (fifteen drains of each, in turns, and their medians, with the machine's
+//! CPU time per job), enqueue-to-start latency on an idle cluster of three (jobs
+//! enqueued through a pooled connection, and by a `jobhost enqueue` process each; and
+//! what of it is the enqueue's own commit), and what a million completed rows in `jobs`
+//! cost a claim (claims on a table with none and on one with a million, in turns).
 //!
-//! Throughput: the daemons start idle and drain 3,000 `noop` jobs to warm up; then
-//! 20,000 arrive in one enqueue transaction, whose notification wakes them all; the
-//! time is from the first attempt's start to the last one's end, as the database
-//! recorded them.
+//! Throughput: the daemons start idle and drain 3,000 `noop` jobs to warm up; then, for
+//! each drain, 20,000 arrive in one enqueue transaction, whose notification wakes them
+//! all; the time is from the first attempt's start to the last one's end, as the
+//! database recorded them.
 
 use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobhost_store::{ClaimParams, now_micros, testing};
+use jobhost_store::{ClaimParams, Store, now_micros, testing};
 
 use super::{
     BenchWorld, LATENCY_SAMPLES, THROUGHPUT_JOBS, drain_time, enqueue_by_process, noop_jobs,
-    percentiles, start_latencies, stop, wait_until_completed,
+    percentiles, start_latencies, stop, wait_until_completed, wait_until_last_completed,
 };
 
 /// Daemons in the "several hosts" figures (all on this machine, sharing its two cores).
 const CLUSTER: usize = 3;
 /// Throughput runs of each, taken in turns.
-const THROUGHPUT_ROUNDS: usize = 5;
+const THROUGHPUT_ROUNDS: usize = 15;
 /// Jobs each throughput run drains before the measured ones.
 const WARM_UP_JOBS: usize = 3_000;
 /// Completed rows in the table for the claim-cost figure.
@@ -30,8 +32,8 @@ const COMPLETED_ROWS: u64 = 1_000_000;
 /// Pending jobs the claim-cost figure claims from, and how many each claim takes.
 const CLAIM_POOL: usize = 20_000;
 const CLAIM_BATCH: u32 = 100;
-/// Claim-cost runs of each, taken in turns.
-const CLAIM_ROUNDS: usize = 5;
+/// Between latency samples, so that the daemons are idle again at each.
+const LATENCY_SPACING: Duration = Duration::from_millis(20);
 
 pub async fn run() -> anyhow::Result<()> {
     throughputs().await?;
@@ -39,27 +41,38 @@ pub async fn run() -> anyhow::Result<()> {
     claim_cost().await
 }
 
-/// One daemon's throughput and three's, in turns, [`THROUGHPUT_ROUNDS`] times: a single
-/// drain on this machine varies by ±15% from run to run (the server's checkpoints, the
-/// neighbours of a virtual machine), more than the two differ. Beside each, the CPU time
-/// the whole machine spent per 1,000 jobs (daemons and server together): where three
-/// daemons fight, over locks or over the cores, it shows there.
+/// One daemon's throughput and three's, in turns, [`THROUGHPUT_ROUNDS`] times, each
+/// cluster on a database of its own and both running throughout: a single drain on this
+/// machine varies by ±15% or more from one to the next (the neighbours of a virtual
+/// machine), more than the two differ, so the two take turns drain by drain and the
+/// medians are compared. Beside each, the CPU time the whole machine spent per 1,000
+/// jobs (daemons and server together): where three daemons fight, over locks or over
+/// the cores, it shows there.
 async fn throughputs() -> anyhow::Result<()> {
+    let mut single = Cluster::start(1).await?;
+    let mut several = Cluster::start(CLUSTER).await?;
     let (mut one, mut cluster) = (Vec::new(), Vec::new());
     for _ in 0..THROUGHPUT_ROUNDS {
-        one.push(throughput(1).await?);
-        cluster.push(throughput(CLUSTER).await?);
+        one.push(single.drain().await?);
+        cluster.push(several.drain().await?);
     }
+    single.stop();
+    several.stop();
     let rates = |runs: &[Drain]| runs.iter().map(|r| r.rate).collect::<Vec<_>>();
     let cpus = |runs: &[Drain]| runs.iter().map(|r| r.cpu_ms_per_1000).collect::<Vec<_>>();
     let (one_rate, cluster_rate) = (median(&mut rates(&one)), median(&mut rates(&cluster)));
     let (one_cpu, cluster_cpu) = (median(&mut cpus(&one)), median(&mut cpus(&cluster)));
+    let faster = one
+        .iter()
+        .zip(&cluster)
+        .filter(|(one, cluster)| cluster.rate >= one.rate)
+        .count();
     println!(
-        "postgres end-to-end throughput, median of {THROUGHPUT_ROUNDS} runs each: 1 daemon {one_rate:.0} jobs/s, {CLUSTER} daemons {cluster_rate:.0} jobs/s ({:+.0}%)",
+        "postgres end-to-end throughput, median of {THROUGHPUT_ROUNDS} drains each: 1 daemon {one_rate:.0} jobs/s, {CLUSTER} daemons {cluster_rate:.0} jobs/s ({:+.0}%); {CLUSTER} at least as fast as the 1 just before them in {faster} turns of {THROUGHPUT_ROUNDS}",
         (cluster_rate / one_rate - 1.0) * 100.0
     );
     println!(
-        "postgres machine CPU per 1000 jobs, median of {THROUGHPUT_ROUNDS} runs each: 1 daemon {one_cpu:.0} ms, {CLUSTER} daemons {cluster_cpu:.0} ms ({:+.0}%)",
+        "postgres machine CPU per 1000 jobs, median of {THROUGHPUT_ROUNDS} drains each: 1 daemon {one_cpu:.0} ms, {CLUSTER} daemons {cluster_cpu:.0} ms ({:+.0}%)",
         (cluster_cpu / one_cpu - 1.0) * 100.0
     );
     Ok(())
@@ -82,42 +95,74 @@ fn start_daemons(world: &BenchWorld, n: usize) -> anyhow::Result<Vec<Child>> {
         .collect()
 }
 
-/// `daemons` daemons draining [`THROUGHPUT_JOBS`], once they have drained
-/// [`WARM_UP_JOBS`]: start-up is not what is measured. A daemon opens its connections
-/// as it needs them, and each new PostgreSQL backend fills its catalog caches and plans
-/// its statements on first use; left in, that added about a tenth to the CPU per job
-/// of three daemons (six-odd backends) against one (two or three).
-async fn throughput(daemons: usize) -> anyhow::Result<Drain> {
-    let world = BenchWorld::on_postgres()?;
-    let store = world.store().await?;
-    // Warm the compile cache, so compiling is not part of what is measured either.
-    stop(world.start_daemon()?);
-    let running = start_daemons(&world, daemons)?;
-    let warm_up = noop_jobs(WARM_UP_JOBS);
-    store.enqueue(&warm_up).await?;
-    wait_until_completed(store.as_ref(), &warm_up, WARM_UP_JOBS).await?;
+/// Daemons on a database of their own, idle between drains.
+struct Cluster {
+    world: BenchWorld,
+    store: Arc<dyn Store>,
+    daemons: Vec<Child>,
+    /// The jobs completed in its database so far.
+    completed: usize,
+}
 
-    let jobs = noop_jobs(THROUGHPUT_JOBS);
-    store.enqueue(&jobs).await?;
-    let (busy_before, daemons_before) = (machine_busy()?, daemons_busy(&running)?);
-    wait_until_completed(store.as_ref(), &jobs, WARM_UP_JOBS + THROUGHPUT_JOBS).await?;
-    let busy = machine_busy()? - busy_before;
-    let daemons_busy = daemons_busy(&running)? - daemons_before;
-    running.into_iter().for_each(stop);
+impl Cluster {
+    /// Starts `daemons` daemons and has them drain [`WARM_UP_JOBS`]: start-up is not
+    /// what is measured. A daemon opens its connections as it needs them, and each new
+    /// PostgreSQL backend fills its catalog caches and plans its statements on first
+    /// use; left in, that added about a tenth to the CPU per job of three daemons
+    /// (six-odd backends) against one (two or three).
+    async fn start(daemons: usize) -> anyhow::Result<Cluster> {
+        let world = BenchWorld::on_postgres()?;
+        let store = world.store().await?;
+        // Warm the compile cache, so compiling is not part of what is measured either.
+        stop(world.start_daemon()?);
+        let daemons = start_daemons(&world, daemons)?;
+        let warm_up = noop_jobs(WARM_UP_JOBS);
+        store.enqueue(&warm_up).await?;
+        wait_until_completed(store.as_ref(), &warm_up, WARM_UP_JOBS).await?;
+        Ok(Cluster {
+            world,
+            store,
+            daemons,
+            completed: WARM_UP_JOBS,
+        })
+    }
 
-    let drain = drain_time(store.as_ref(), THROUGHPUT_JOBS).await?;
-    let rate = THROUGHPUT_JOBS as f64 / drain.as_secs_f64();
-    let per_1000 = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / (THROUGHPUT_JOBS as f64 / 1000.0);
-    let cpu_ms_per_1000 = per_1000(busy);
-    println!(
-        "postgres end-to-end throughput, {daemons} daemon(s): {THROUGHPUT_JOBS} noop jobs drained in {:.0} ms = {rate:.0} jobs/s, machine CPU {cpu_ms_per_1000:.0} ms per 1000 jobs ({:.0} of them in the daemons)",
-        drain.as_secs_f64() * 1000.0,
-        per_1000(daemons_busy),
-    );
-    Ok(Drain {
-        rate,
-        cpu_ms_per_1000,
-    })
+    /// One drain of [`THROUGHPUT_JOBS`], enqueued in one transaction whose notification
+    /// wakes the daemons, from a vacuumed table just after a checkpoint.
+    async fn drain(&mut self) -> anyhow::Result<Drain> {
+        testing::vacuum_and_checkpoint(&self.world.db());
+        let jobs = noop_jobs(THROUGHPUT_JOBS);
+        self.store.enqueue(&jobs).await?;
+        let (busy_before, daemons_before) = (machine_busy()?, daemons_busy(&self.daemons)?);
+        // The CPU time is read when the last job is done, before the count of all
+        // completed jobs that makes sure the rest are: that count reads the whole
+        // table, which grows by a drain each turn.
+        wait_until_last_completed(self.store.as_ref(), &jobs).await?;
+        let busy = machine_busy()? - busy_before;
+        let daemons_busy = daemons_busy(&self.daemons)? - daemons_before;
+        self.completed += THROUGHPUT_JOBS;
+        wait_until_completed(self.store.as_ref(), &jobs, self.completed).await?;
+
+        let drain = drain_time(self.store.as_ref(), THROUGHPUT_JOBS).await?;
+        let rate = THROUGHPUT_JOBS as f64 / drain.as_secs_f64();
+        let per_1000 =
+            |cpu: Duration| cpu.as_secs_f64() * 1000.0 / (THROUGHPUT_JOBS as f64 / 1000.0);
+        let cpu_ms_per_1000 = per_1000(busy);
+        println!(
+            "postgres end-to-end throughput, {} daemon(s): {THROUGHPUT_JOBS} noop jobs drained in {:.0} ms = {rate:.0} jobs/s, machine CPU {cpu_ms_per_1000:.0} ms per 1000 jobs ({:.0} of them in the daemons)",
+            self.daemons.len(),
+            drain.as_secs_f64() * 1000.0,
+            per_1000(daemons_busy),
+        );
+        Ok(Drain {
+            rate,
+            cpu_ms_per_1000,
+        })
+    }
+
+    fn stop(self) {
+        self.daemons.into_iter().for_each(stop);
+    }
 }
 
 /// The CPU time the daemons have spent so far, their threads together (`utime` and
@@ -169,77 +214,109 @@ fn machine_busy() -> anyhow::Result<Duration> {
 /// one at a time through a pooled connection, as an application enqueues; and through
 /// `jobhost enqueue`, a process (and a new database connection) per job, whose start-up
 /// and exit share the two cores with the daemons at the moment measured.
+///
+/// A job cannot start before its enqueue has committed, and a commit waits for the
+/// server's disk; so beside the pooled figures, how long the enqueue call took, and how
+/// long after it returned the job had started (what jobhost adds: the notification,
+/// the wake-up, the claim). Then, over as long a time and with the daemons still idling,
+/// the server's bare commits: the tail of the disk itself.
 async fn latency() -> anyhow::Result<()> {
     let world = BenchWorld::on_postgres()?;
     let store = world.store().await?;
     let daemons = start_daemons(&world, CLUSTER)?;
-    let mut pooled = Vec::new();
+    let (mut pooled, mut enqueue_calls) = (Vec::new(), Vec::new());
     for _ in 0..LATENCY_SAMPLES {
         let job = noop_jobs(1);
         store.enqueue(&job).await?;
+        enqueue_calls.push(now_micros() - job[0].created_at);
         pooled.push(job[0].id.clone());
         // Let the daemons go idle again between samples.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(LATENCY_SPACING).await;
     }
     let by_process = enqueue_by_process(&world, LATENCY_SAMPLES).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pooled = start_latencies(store.as_ref(), &pooled).await?;
     let by_process = start_latencies(store.as_ref(), &by_process).await?;
+    let commits = testing::commit_times(
+        world.db().as_str(),
+        2 * LATENCY_SAMPLES,
+        LATENCY_SPACING / 2,
+    );
     daemons.into_iter().for_each(stop);
-    for (how, latencies) in [
-        ("enqueued through a pooled connection", pooled),
-        ("enqueued by a jobhost enqueue process each", by_process),
-    ] {
-        println!(
-            "postgres enqueue-to-start latency ({CLUSTER} idle daemons, {LATENCY_SAMPLES} jobs {how}): {}",
-            percentiles(latencies)
-        );
-    }
+    let after_commit = pooled
+        .iter()
+        .zip(&enqueue_calls)
+        .map(|(start, call)| start - call)
+        .collect();
+    println!(
+        "postgres enqueue-to-start latency ({CLUSTER} idle daemons, {LATENCY_SAMPLES} jobs enqueued through a pooled connection): {}",
+        percentiles(pooled)
+    );
+    println!(
+        "  of it, the enqueue call (insert and commit): {}; the start after the call returned (negative: before): {}",
+        percentiles(enqueue_calls),
+        percentiles(after_commit)
+    );
+    println!(
+        "postgres enqueue-to-start latency ({CLUSTER} idle daemons, {LATENCY_SAMPLES} jobs enqueued by a jobhost enqueue process each): {}",
+        percentiles(by_process)
+    );
+    println!(
+        "postgres bare commit on this server, the daemons idle, {} over as long as the pooled samples: {}",
+        2 * LATENCY_SAMPLES,
+        percentiles(commits)
+    );
     Ok(())
 }
 
-/// Mean time of one claim of [`CLAIM_BATCH`] jobs, over claims that take every one of
-/// [`CLAIM_POOL`] pending jobs, with `completed` finished rows in the table beside them.
-async fn mean_claim(completed: u64) -> anyhow::Result<Duration> {
+/// A database with [`CLAIM_POOL`] pending jobs and `completed` completed ones, and a
+/// store claiming from it.
+async fn claim_world(completed: u64) -> anyhow::Result<(BenchWorld, Arc<dyn Store>)> {
     let world = BenchWorld::on_postgres()?;
     let store = world.store().await?;
     store.enqueue(&noop_jobs(CLAIM_POOL)).await?;
     testing::add_completed_jobs(&world.db(), completed);
+    Ok((world, store))
+}
+
+/// One claim of [`CLAIM_BATCH`] jobs, timed; none when the pool is empty.
+async fn timed_claim(store: &dyn Store) -> anyhow::Result<Option<f64>> {
     let params = ClaimParams {
         worker_id: "bench".into(),
         limit: CLAIM_BATCH,
         now: now_micros(),
     };
     let start = Instant::now();
-    let mut claims = 0;
-    while !store.claim(&params).await?.jobs.is_empty() {
-        claims += 1;
-    }
-    Ok(start.elapsed() / claims)
+    let claimed = store.claim(&params).await?.jobs.len();
+    Ok((claimed > 0).then(|| start.elapsed().as_secs_f64() * 1000.0))
 }
 
-/// In turns, [`CLAIM_ROUNDS`] times, as with the throughput: the mean claim of one run
-/// (some 200 claims of a millisecond or two) varies by ±25% on this machine.
+/// Claims from a table with no completed rows and from one with [`COMPLETED_ROWS`], one
+/// claim from each in turn until both pools are empty (some 200 claims each): a
+/// claim's time varies by ±25% from one moment to the next on this machine, so each
+/// claim on one table is paired with one on the other, and their medians compared.
 async fn claim_cost() -> anyhow::Result<()> {
+    let (_empty_world, empty_store) = claim_world(0).await?;
+    let (_full_world, full_store) = claim_world(COMPLETED_ROWS).await?;
+    // The first claim opens the claiming connection: not part of a claim's cost.
+    timed_claim(empty_store.as_ref()).await?;
+    timed_claim(full_store.as_ref()).await?;
     let (mut empty, mut full) = (Vec::new(), Vec::new());
-    for _ in 0..CLAIM_ROUNDS {
-        empty.push(mean_claim(0).await?.as_secs_f64() * 1000.0);
-        full.push(mean_claim(COMPLETED_ROWS).await?.as_secs_f64() * 1000.0);
+    loop {
+        let (Some(e), Some(f)) = (
+            timed_claim(empty_store.as_ref()).await?,
+            timed_claim(full_store.as_ref()).await?,
+        ) else {
+            break;
+        };
+        empty.push(e);
+        full.push(f);
     }
-    let runs = |ms: &[f64]| {
-        ms.iter()
-            .map(|m| format!("{m:.2}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    println!(
-        "postgres claim of {CLAIM_BATCH} jobs (from {CLAIM_POOL} pending), runs with no completed rows: {} ms; with {COMPLETED_ROWS}: {} ms",
-        runs(&empty),
-        runs(&full)
-    );
+    let mean = |ms: &[f64]| ms.iter().sum::<f64>() / ms.len() as f64;
+    let (empty_mean, full_mean) = (mean(&empty), mean(&full));
     let (empty, full) = (median(&mut empty), median(&mut full));
     println!(
-        "postgres claim of {CLAIM_BATCH} jobs, median of {CLAIM_ROUNDS} runs each: {empty:.2} ms with no completed rows, {full:.2} ms with {COMPLETED_ROWS} ({:+.0}%)",
+        "postgres claim of {CLAIM_BATCH} jobs (from {CLAIM_POOL} pending, in turns): median {empty:.2} ms with no completed rows, {full:.2} ms with {COMPLETED_ROWS} ({:+.0}%); means {empty_mean:.2} and {full_mean:.2} ms",
         (full / empty - 1.0) * 100.0
     );
     Ok(())

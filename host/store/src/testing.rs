@@ -150,6 +150,7 @@ fn on_own_thread<T: Send + 'static>(
 /// When the database cannot be written.
 pub fn add_completed_jobs(url: &str, n: u64) {
     let url = url.to_string();
+    let url_again = url.clone();
     let done = on_own_thread(async move {
         let mut conn = PgConnection::connect(&url).await?;
         let insert = sqlx::query(
@@ -160,11 +161,52 @@ pub fn add_completed_jobs(url: &str, n: u64) {
         )
         .bind(n as i64);
         conn.execute(insert).await?;
+        conn.close().await
+    });
+    done.unwrap_or_else(|e| panic!("adding {n} completed jobs: {e}"));
+    vacuum_and_checkpoint(&url_again);
+}
+
+/// Vacuums and analyzes `jobs` in the PostgreSQL database at `url`, as autovacuum
+/// would, then checkpoints: so that what is measured next starts from a tidy table and
+/// shares the machine with neither autovacuum nor a checkpoint that earlier writes set
+/// off.
+///
+/// # Panics
+/// When the database cannot be reached.
+pub fn vacuum_and_checkpoint(url: &str) {
+    let url = url.to_string();
+    let done = on_own_thread(async move {
+        let mut conn = PgConnection::connect(&url).await?;
         conn.execute("VACUUM ANALYZE jobs").await?;
         conn.execute("CHECKPOINT").await?;
         conn.close().await
     });
-    done.unwrap_or_else(|e| panic!("adding {n} completed jobs: {e}"));
+    done.unwrap_or_else(|e| panic!("vacuuming jobs: {e}"));
+}
+
+/// How long each of `n` bare commits took, in microseconds, `spacing` apart: each a
+/// transaction that takes a transaction id, so its commit waits for the server's WAL
+/// to reach the disk, as an enqueue's does. For telling the server's (and its disk's)
+/// own commit latency from what jobhost adds to it.
+///
+/// # Panics
+/// When the database cannot be reached.
+pub fn commit_times(url: &str, n: usize, spacing: std::time::Duration) -> Vec<i64> {
+    let url = url.to_string();
+    let timed = on_own_thread(async move {
+        let mut conn = PgConnection::connect(&url).await?;
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let start = std::time::Instant::now();
+            conn.execute("SELECT txid_current()").await?;
+            times.push(start.elapsed().as_micros() as i64);
+            tokio::time::sleep(spacing).await;
+        }
+        conn.close().await?;
+        Ok(times)
+    });
+    timed.unwrap_or_else(|e| panic!("timing commits: {e}"))
 }
 
 /// The version of a migration no build of jobhost has: [`record_unknown_migration`]'s.
