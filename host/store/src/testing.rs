@@ -149,10 +149,9 @@ fn on_own_thread<T: Send + 'static>(
 /// # Panics
 /// When the database cannot be written.
 pub fn add_completed_jobs(url: &str, n: u64) {
-    let url = url.to_string();
-    let url_again = url.clone();
+    let owned_url = url.to_string();
     let done = on_own_thread(async move {
-        let mut conn = PgConnection::connect(&url).await?;
+        let mut conn = PgConnection::connect(&owned_url).await?;
         let insert = sqlx::query(
             "INSERT INTO jobs (id, job_type, queue, payload, priority, status, attempt, \
              max_attempts, run_at, created_at, started_at, finished_at, completed_by, result) \
@@ -164,7 +163,7 @@ pub fn add_completed_jobs(url: &str, n: u64) {
         conn.close().await
     });
     done.unwrap_or_else(|e| panic!("adding {n} completed jobs: {e}"));
-    vacuum_and_checkpoint(&url_again);
+    vacuum_and_checkpoint(url);
 }
 
 /// Vacuums and analyzes `jobs` in the PostgreSQL database at `url`, as autovacuum
