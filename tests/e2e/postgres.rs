@@ -1,7 +1,8 @@
 //! The daemon on PostgreSQL: jobs enqueued from the CLI all run, each exactly once, and
 //! a job enqueued while the daemon idles starts at once because the enqueue notified it
 //! (LISTEN/NOTIFY), not because it polled; once it has claimed every due job, it does not
-//! claim again until woken.
+//! claim again until woken. The CLI and the daemon end their database sessions when
+//! done, rather than leave the server to find them cut off.
 
 use std::time::Duration;
 
@@ -90,4 +91,28 @@ fn a_daemon_that_claimed_every_due_job_claims_again_only_when_woken() {
         "{empty} claims took nothing while the daemon worked through what it had claimed"
     );
     assert!(daemon.terminate().success());
+}
+
+/// Every session the CLI and the daemon open ends with a goodbye: none is cut off when
+/// the process exits, which the server would log as a reset connection and count as
+/// abandoned, once for every CLI command.
+#[test]
+fn the_cli_and_the_daemon_end_their_database_sessions_when_done() {
+    let world = World::on_postgres();
+    world.install_plugin("noop");
+    world.cli_ok(&["migrate"]);
+    for _ in 0..5 {
+        world.enqueue("noop", "{}", &[]);
+        world.cli_ok(&["jobs", "list"]);
+    }
+    let daemon = world.start_daemon(&[]);
+    wait_until("5 completed jobs", Duration::from_secs(30), || {
+        count(&world.stats(), "completed") == 5
+    });
+    assert!(daemon.terminate().success());
+
+    let sessions = world.postgres().ended_sessions();
+    // Eleven commands and a daemon (its pool, its claiming and its listening connections).
+    assert!(sessions.total >= 14, "{sessions:?}");
+    assert_eq!(sessions.abandoned, 0, "{sessions:?}");
 }

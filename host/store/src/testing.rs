@@ -97,6 +97,61 @@ impl TestDatabase {
     }
 }
 
+/// The sessions that have ended on a database, as the server counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndedSessions {
+    pub total: u64,
+    /// Those whose client went away without ending the session: the server logs each
+    /// as a reset connection ("could not receive data from client").
+    pub abandoned: u64,
+}
+
+impl TestDatabase {
+    /// The sessions that have ended on this database, once none is open any more and
+    /// the server's counts have settled.
+    ///
+    /// # Panics
+    /// When the server cannot be reached, or sessions are still open after 10 s.
+    pub fn ended_sessions(&self) -> EndedSessions {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        let read = on_own_thread(async move {
+            let mut conn = PgConnection::connect(&admin_url).await?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut last = None;
+            loop {
+                let (open, total, abandoned): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1), \
+                     sessions, sessions_abandoned FROM pg_stat_database WHERE datname = $1",
+                )
+                .bind(&name)
+                .fetch_one(&mut conn)
+                .await?;
+                let now = (open, total, abandoned);
+                // Settled: nothing open, and the counts the same as a moment ago (a
+                // backend reports its end as it exits).
+                if open == 0 && last == Some(now) {
+                    conn.close().await?;
+                    return Ok(Some(EndedSessions {
+                        total: total as u64,
+                        abandoned: abandoned as u64,
+                    }));
+                }
+                if std::time::Instant::now() > deadline {
+                    return Ok(None);
+                }
+                last = Some(now);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+        match read {
+            Ok(Some(sessions)) => sessions,
+            Ok(None) => panic!("sessions on {} were still open after 10 s", self.name),
+            Err(e) => panic!("reading the sessions of {}: {e}", self.name),
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // FORCE closes whatever connections are still open on it (a store's pool, a

@@ -68,6 +68,23 @@ pub struct Cli {
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
+    /// The store the command opened, closed when the command is done.
+    #[arg(skip)]
+    opened: OpenedStore,
+}
+
+/// The store a command opened: one per command, however many of its parts ask for it.
+#[derive(Default)]
+struct OpenedStore(tokio::sync::OnceCell<Arc<dyn Store>>);
+
+impl std::fmt::Debug for OpenedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.initialized() {
+            "OpenedStore(open)"
+        } else {
+            "OpenedStore(none)"
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,28 +145,45 @@ impl Cli {
         Ok(config)
     }
 
+    /// The database, opened on the first call (and migrated if fresh).
     async fn store(&self) -> Result<Arc<dyn Store>> {
-        crate::daemon::open_store(&self.base_config()).await
+        let config = self.base_config();
+        let store = self
+            .opened
+            .0
+            .get_or_try_init(|| crate::daemon::open_store(&config))
+            .await?;
+        Ok(store.clone())
     }
 
+    /// Runs the command, then closes the database connections it opened, so that the
+    /// server sees each session end rather than break off.
     pub async fn run(self) -> Result<ExitCode> {
+        let result = self.run_command().await;
+        if let Some(store) = self.opened.0.get() {
+            store.close().await;
+        }
+        result
+    }
+
+    async fn run_command(&self) -> Result<ExitCode> {
         match &self.command {
             Command::Serve(args) => serve::run(args, self.config()?).await,
-            Command::Enqueue(args) => enqueue::run(args, &self).await,
+            Command::Enqueue(args) => enqueue::run(args, self).await,
             Command::Jobs(command) => jobs::run(command, &*self.store().await?, self.json).await,
             Command::Dlq(command) => dlq::run(command, &*self.store().await?, self.json).await,
-            Command::Cron(command) => cron::run(command, &self).await,
+            Command::Cron(command) => cron::run(command, self).await,
             Command::Limits(command) => {
                 limits::run(command, &*self.store().await?, self.json).await
             }
             Command::Queues(command) => {
                 queues::run(command, &*self.store().await?, self.json).await
             }
-            Command::Plugins(command) => plugins::run(command, &self).await,
+            Command::Plugins(command) => plugins::run(command, self).await,
             Command::Stats => stats::run(&*self.store().await?, self.json).await,
-            Command::Health(args) => health::run(args, &self).await,
+            Command::Health(args) => health::run(args, self).await,
             Command::Workers => workers::run(&*self.store().await?, self.json).await,
-            Command::Migrate => migrate::run(&self).await,
+            Command::Migrate => migrate::run(self).await,
         }
     }
 }

@@ -70,5 +70,6 @@ pub async fn migrate(config: &Config) -> Result<(SchemaVersion, SchemaVersion)> 
         .schema_version()
         .await
         .context("reading the database's schema version")?;
+    store.close().await;
     Ok((before, after))
 }

@@ -4,6 +4,7 @@
 //! deregister.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use jobhost_runtime::{Registry, Runtime};
@@ -16,6 +17,9 @@ use crate::api::ApiContext;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::worker::{PoolContext, StoreKv, WorkerPool};
+
+/// How long a stopping daemon waits for its database connections to close cleanly.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running daemon: what `serve` runs until a signal, and what tests start in-process.
 pub struct Daemon {
@@ -30,7 +34,7 @@ pub struct Daemon {
     cron: tokio::task::JoinHandle<()>,
     _plugin_watcher: jobhost_runtime::Watcher,
     _db_watcher: Option<notify::RecommendedWatcher>,
-    _db_listener: Option<wake::Listening>,
+    db_listener: Option<wake::Listening>,
 }
 
 impl Daemon {
@@ -128,7 +132,7 @@ impl Daemon {
             cron,
             _plugin_watcher: plugin_watcher,
             _db_watcher: db_watcher,
-            _db_listener: db_listener,
+            db_listener,
         })
     }
 
@@ -143,6 +147,15 @@ impl Daemon {
         drop(self.http);
         if let Err(e) = self.store.remove_worker(&self.worker.id).await {
             warn!("could not deregister this daemon: {e}");
+        }
+        if let Some(listening) = self.db_listener {
+            listening.stop().await;
+        }
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.store.close())
+            .await
+            .is_err()
+        {
+            warn!("the database connections did not close within {CLOSE_TIMEOUT:?}; leaving them");
         }
         info!("stopped");
     }

@@ -53,6 +53,14 @@ impl Claimer {
         Ok(claimed)
     }
 
+    /// Closes the claiming connection, if open, telling the server.
+    pub async fn close(&self) {
+        if let Some(conn) = self.connection.lock().await.take() {
+            // A connection that cannot say goodbye is gone already.
+            let _ = conn.close().await;
+        }
+    }
+
     async fn connect(&self) -> Result<PgConnection> {
         let context = "opening the connection that claims jobs";
         match tokio::time::timeout(

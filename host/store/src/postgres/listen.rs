@@ -5,6 +5,7 @@
 //!
 //! [`CHANNEL`]: super::CHANNEL
 
+use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
 use crate::Result;
@@ -24,11 +25,21 @@ pub enum Change {
 /// push them (see [`Store::subscribe_changes`](crate::Store::subscribe_changes)).
 pub struct ChangeStream {
     listener: PgListener,
+    /// The pool of one the listener reopens its connection through.
+    pool: PgPool,
 }
 
 impl ChangeStream {
-    pub(super) fn new(listener: PgListener) -> ChangeStream {
-        ChangeStream { listener }
+    pub(super) fn new(listener: PgListener, pool: PgPool) -> ChangeStream {
+        ChangeStream { listener, pool }
+    }
+
+    /// Stops listening and closes the connection, telling the server.
+    pub async fn close(self) {
+        // Dropping the listener UNLISTENs and hands its connection back to the pool,
+        // on a task of its own; closing the pool waits for it, then says goodbye.
+        drop(self.listener);
+        self.pool.close().await;
     }
 
     /// Waits for the next change. A burst of notifications that arrived together counts

@@ -81,6 +81,8 @@ fn batch_query(sql: &str) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::Pg
 /// The daemon settles, beats its heartbeat and rescues at once; the CLI uses one or
 /// two. Claiming and listening take a connection each of their own, outside the pool.
 const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+/// How long closing the store waits for connections on their way back to the pool.
+const RETURN_WAIT: Duration = Duration::from_secs(1);
 /// How long a caller waits for a pooled connection, or for a new one to open.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -134,6 +136,20 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn close(&self) {
+        self.claimer.close().await;
+        // sqlx hands a connection back to the pool on a task of its own (after a round
+        // trip to check it); one still on its way when the pool closes was left open,
+        // and cut when the process exited. So wait for them first, briefly.
+        let deadline = std::time::Instant::now() + RETURN_WAIT;
+        while (self.pool.num_idle() as u32) < self.pool.size()
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.pool.close().await;
+    }
+
     async fn migrate(&self) -> Result<()> {
         let version = self.schema_version().await?;
         version.refuse_newer()?;
@@ -288,7 +304,7 @@ impl Store for PostgresStore {
             .listen(CHANNEL)
             .await
             .map_err(db("listening for new work"))?;
-        Ok(Some(ChangeStream::new(listener)))
+        Ok(Some(ChangeStream::new(listener, pool)))
     }
 
     async fn count_dead(&self, filter: &DeadFilter) -> Result<u64> {

@@ -218,6 +218,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn migrate(&self) -> Result<()> {
         let version = self.schema_version().await?;
         version.refuse_newer()?;
