@@ -50,10 +50,11 @@ pub trait Store: Send + Sync + 'static {
     /// Refuses ([`StoreError::SchemaTooNew`]) a database a newer build migrated.
     async fn migrate(&self) -> Result<()>;
 
-    /// Closes the store's connections, telling the server so (on PostgreSQL, a session
-    /// that simply ends counts as abandoned and is logged as a reset connection).
-    /// Waits for connections in use to come back first. A process calls it when it is
-    /// done with the store; nothing may use the store after.
+    /// Closes the store's connections, telling the server so: on PostgreSQL, a session
+    /// a process leaves open when it exits is logged as a reset connection and counted
+    /// as abandoned. Waits for connections in use to come back first, but not for a
+    /// server that does not answer. A process calls it when it is done with the store;
+    /// nothing may use the store after.
     async fn close(&self);
 
     /// The newest migration the database has applied, and the newest this build knows.

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::worker::{PoolContext, StoreKv, WorkerPool};
 
-/// How long a stopping daemon waits for its database connections to close cleanly.
+/// How long a stopping daemon waits for its listening connection to close cleanly.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running daemon: what `serve` runs until a signal, and what tests start in-process.
@@ -149,14 +149,15 @@ impl Daemon {
             warn!("could not deregister this daemon: {e}");
         }
         if let Some(listening) = self.db_listener {
-            listening.stop().await;
+            // Its goodbye is a round trip, which a server that is away never answers.
+            if tokio::time::timeout(CLOSE_TIMEOUT, listening.stop())
+                .await
+                .is_err()
+            {
+                warn!("the listening connection did not close within {CLOSE_TIMEOUT:?}");
+            }
         }
-        if tokio::time::timeout(CLOSE_TIMEOUT, self.store.close())
-            .await
-            .is_err()
-        {
-            warn!("the database connections did not close within {CLOSE_TIMEOUT:?}; leaving them");
-        }
+        self.store.close().await;
         info!("stopped");
     }
 }

@@ -81,8 +81,9 @@ fn batch_query(sql: &str) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::Pg
 /// The daemon settles, beats its heartbeat and rescues at once; the CLI uses one or
 /// two. Claiming and listening take a connection each of their own, outside the pool.
 const DEFAULT_MAX_CONNECTIONS: u32 = 8;
-/// How long closing the store waits for connections on their way back to the pool.
-const RETURN_WAIT: Duration = Duration::from_secs(1);
+/// How long closing the store waits for its connections to come back and close: a
+/// server that does not answer is not waited for.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a pooled connection, or for a new one to open.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,17 +138,21 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn close(&self) {
-        self.claimer.close().await;
-        // sqlx hands a connection back to the pool on a task of its own (after a round
-        // trip to check it); one still on its way when the pool closes was left open,
-        // and cut when the process exited. So wait for them first, briefly.
-        let deadline = std::time::Instant::now() + RETURN_WAIT;
-        while (self.pool.num_idle() as u32) < self.pool.size()
-            && std::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let close = async {
+            self.claimer.close().await;
+            // sqlx hands a connection back to the pool on a task of its own (after a
+            // round trip to check it); one still on its way when the pool closes was
+            // left open, and cut when the process exited. So wait for them first.
+            while (self.pool.num_idle() as u32) < self.pool.size() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            self.pool.close().await;
+        };
+        if tokio::time::timeout(CLOSE_TIMEOUT, close).await.is_err() {
+            tracing::warn!(
+                "the database connections did not close within {CLOSE_TIMEOUT:?}; leaving them"
+            );
         }
-        self.pool.close().await;
     }
 
     async fn migrate(&self) -> Result<()> {
