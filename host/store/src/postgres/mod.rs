@@ -81,8 +81,9 @@ fn batch_query(sql: &str) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::Pg
 /// The daemon settles, beats its heartbeat and rescues at once; the CLI uses one or
 /// two. Claiming and listening take a connection each of their own, outside the pool.
 const DEFAULT_MAX_CONNECTIONS: u32 = 8;
-/// How long closing the store waits for its connections to come back and close: a
-/// server that does not answer is not waited for.
+/// How long closing the store waits for connections on their way back to the pool,
+/// and for all of them to close: a server that does not answer is not waited for.
+const RETURN_WAIT: Duration = Duration::from_secs(1);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a pooled connection, or for a new one to open.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,10 +143,14 @@ impl Store for PostgresStore {
             self.claimer.close().await;
             // sqlx hands a connection back to the pool on a task of its own (after a
             // round trip to check it); one still on its way when the pool closes was
-            // left open, and cut when the process exited. So wait for them first.
-            while (self.pool.num_idle() as u32) < self.pool.size() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            // left open, and cut when the process exited. So wait for them first (not
+            // for one some task keeps: closing the idle ones still says their goodbye).
+            let returned = async {
+                while (self.pool.num_idle() as u32) < self.pool.size() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
+            let _ = tokio::time::timeout(RETURN_WAIT, returned).await;
             self.pool.close().await;
         };
         if tokio::time::timeout(CLOSE_TIMEOUT, close).await.is_err() {
