@@ -4,7 +4,6 @@
 //! deregister.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use jobhost_runtime::{Registry, Runtime};
@@ -17,9 +16,6 @@ use crate::api::ApiContext;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::worker::{PoolContext, StoreKv, WorkerPool};
-
-/// How long a stopping daemon waits for its listening connection to close cleanly.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running daemon: what `serve` runs until a signal, and what tests start in-process.
 pub struct Daemon {
@@ -149,13 +145,7 @@ impl Daemon {
             warn!("could not deregister this daemon: {e}");
         }
         if let Some(listening) = self.db_listener {
-            // Its goodbye is a round trip, which a server that is away never answers.
-            if tokio::time::timeout(CLOSE_TIMEOUT, listening.stop())
-                .await
-                .is_err()
-            {
-                warn!("the listening connection did not close within {CLOSE_TIMEOUT:?}");
-            }
+            listening.stop().await;
         }
         self.store.close().await;
         info!("stopped");

@@ -8,6 +8,7 @@
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
+use super::CLOSE_TIMEOUT;
 use crate::Result;
 use crate::error::db;
 
@@ -34,12 +35,19 @@ impl ChangeStream {
         ChangeStream { listener, pool }
     }
 
-    /// Stops listening and closes the connection, telling the server.
+    /// Stops listening and closes the connection, telling the server; gives up after
+    /// [`CLOSE_TIMEOUT`], as closing the store does.
     pub async fn close(self) {
         // Dropping the listener UNLISTENs and hands its connection back to the pool,
-        // on a task of its own; closing the pool waits for it, then says goodbye.
+        // on a task of its own; closing the pool waits for it, then says goodbye. Both
+        // are round trips, which a server that is away never answers.
         drop(self.listener);
-        self.pool.close().await;
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the listening connection did not close within {CLOSE_TIMEOUT:?}");
+        }
     }
 
     /// Waits for the next change. A burst of notifications that arrived together counts

@@ -84,7 +84,7 @@ const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 /// How long closing the store waits for connections on their way back to the pool,
 /// and for all of them to close: a server that does not answer is not waited for.
 const RETURN_WAIT: Duration = Duration::from_secs(1);
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a pooled connection, or for a new one to open.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
